@@ -1,0 +1,1 @@
+"""Lambda entry points only; the logic lives in :mod:`lungct`."""

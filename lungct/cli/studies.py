@@ -1,0 +1,80 @@
+"""``lungct submit`` and ``lungct results``: put images in, read what the model found."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lungct.cli.common import add_env, context
+from lungct.errors import LungctError
+from lungct.keys import incoming_key, validate_study_id
+from lungct.query import study_document
+from lungct.results import ResultStore, dumps
+from lungct.labels import DISPLAY_NAMES
+from lungct import DISCLAIMER
+
+UPLOAD_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".dcm", ".dicom", ""})
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    submit = sub.add_parser("submit", help="upload files and folders to incoming/<study>/")
+    submit.add_argument("paths", nargs="+", type=Path)
+    submit.add_argument("--study", required=True, type=validate_study_id, help="study ID (A-Z a-z 0-9 . _ -)")
+    add_env(submit)
+    submit.set_defaults(func=cmd_submit)
+    results = sub.add_parser("results", help="what the model found for a study")
+    results.add_argument("study_id", type=validate_study_id)
+    results.add_argument("--json", action="store_true", help="one JSON object, as the HTTP API returns")
+    add_env(results)
+    results.set_defaults(func=cmd_results)
+
+
+def files_to_upload(paths: list[Path]) -> list[tuple[Path, str]]:
+    """(file, image path under the study): folders recursively, keeping their inner structure."""
+    found: list[tuple[Path, str]] = []
+    for path in paths:
+        if path.is_dir():
+            for f in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
+                found.append((f, f.relative_to(path).as_posix()))
+        elif path.is_file():
+            found.append((path, path.name))
+        else:
+            raise LungctError(f"{path} is neither a file nor a folder")
+    return found
+
+
+def submit(ctx, study_id: str, paths: list[Path]) -> list[str]:
+    s3 = ctx.client("s3")
+    keys = []
+    for file, image in files_to_upload(paths):
+        key = incoming_key(study_id, image)
+        s3.upload_file(str(file), ctx.names.images_bucket, key)
+        keys.append(key)
+    return keys
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    keys = submit(context(args), args.study, args.paths)
+    print(f"submitted {len(keys)} file(s) to study {args.study}")
+    return 0
+
+
+def format_table(document: dict) -> str:
+    rows = [("image", "status", "finding", "confidence", "review", "model")]
+    for r in document["images"]:
+        finding = DISPLAY_NAMES.get(r.get("label") or "", "") if r["status"] == "CLASSIFIED" else (r.get("reason") or "")
+        conf = f"{r['confidence']:.2f}" if r.get("confidence") is not None else "-"
+        review = ",".join(r.get("review_reasons") or []) if r.get("needs_review") else ""
+        rows.append((r["image"], r["status"], finding, conf, review, str(r.get("model_version") or "-")))
+    widths = [min(60, max(len(str(row[i])) for row in rows)) for i in range(len(rows[0]))]
+    lines = [f"Study {document['study_id']}: {len(document['images'])} image(s)"]
+    for row in rows:
+        lines.append("  ".join(str(c)[:60].ljust(w) for c, w in zip(row, widths)).rstrip())
+    lines.append(DISCLAIMER)
+    return "\n".join(lines)
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    ctx = context(args)
+    document = study_document(ResultStore(ctx.client("dynamodb"), ctx.names.results_table), args.study_id)
+    print(dumps(document) if args.json else format_table(document))
+    return 0 if document["images"] else 1

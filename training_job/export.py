@@ -1,0 +1,107 @@
+"""Export the Keras serving model to the serving artifact (LiteRT) and prove it agrees.
+
+Keras 3 -> ``model.export`` (SavedModel) -> ``TFLiteConverter.from_saved_model`` -> ``.tflite``.
+The parity check runs both models on the same images; an artifact that disagrees is refused and
+never written as a complete artifact (no ``model.json``).
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lungct.errors import ArtifactError
+from lungct.imaging import PREPROCESSING_ID, PreprocessParams
+from lungct.model.artifact import ModelCard, file_sha256, write_card
+
+MODEL_FILE = "model.tflite"
+OUTPUTS = {"probabilities": "probabilities", "features": "features"}
+
+
+class ParityError(ArtifactError):
+    """The exported model does not agree with the Keras model closely enough to serve."""
+
+
+def convert_to_litert(serving_model: Any, target: Path) -> Path:
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory(prefix="lungct-savedmodel-") as tmp:
+        saved = Path(tmp) / "saved_model"
+        serving_model.export(str(saved), format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+        target.write_bytes(converter.convert())
+    return target
+
+
+def litert_probabilities(model_path: Path, images: np.ndarray) -> np.ndarray:
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=str(model_path)).get_signature_runner()
+    return np.concatenate(
+        [runner(image=images[i : i + 1].astype(np.float32))["probabilities"] for i in range(len(images))]
+    )
+
+
+def parity(keras_probs: np.ndarray, litert_probs: np.ndarray) -> dict[str, float]:
+    """Top-1 agreement and the largest absolute probability difference."""
+    agree = float(np.mean(np.argmax(keras_probs, 1) == np.argmax(litert_probs, 1)))
+    return {
+        "images": int(len(keras_probs)),
+        "top1_agreement": agree,
+        "max_abs_prob_diff": float(np.max(np.abs(keras_probs - litert_probs))),
+    }
+
+
+def export_artifact(
+    serving_model: Any,
+    out_dir: Path,
+    *,
+    name: str,
+    version: str,
+    labels: list[str],
+    params: PreprocessParams,
+    parity_images: np.ndarray,
+    min_agreement: float = 0.99,
+    metrics: dict[str, Any] | None = None,
+    notes: str = "",
+    extra: dict[str, Any] | None = None,
+) -> ModelCard:
+    """Write ``out_dir`` as a serving artifact; raises ParityError (leaving no card) if it disagrees."""
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    model_path = convert_to_litert(serving_model, out_dir / MODEL_FILE)
+    keras_probs = np.asarray(serving_model.predict(parity_images, verbose=0)["probabilities"])
+    check = parity(keras_probs, litert_probabilities(model_path, parity_images))
+    check["min_agreement"] = min_agreement
+    check["passed"] = check["top1_agreement"] >= min_agreement
+    if not check["passed"]:
+        raise ParityError(
+            f"exported model agrees with Keras on {check['top1_agreement']:.1%} of {check['images']} images, "
+            f"below the required {min_agreement:.1%}; not publishing it"
+        )
+    card = ModelCard(
+        name=name,
+        version=version,
+        labels=list(labels),
+        input_size=params.size,
+        preprocessing_id=PREPROCESSING_ID,
+        preprocessing_params=params.to_dict(),
+        model_file=MODEL_FILE,
+        sha256=file_sha256(model_path),
+        runtime="litert",
+        quantization="fp32",
+        outputs=dict(OUTPUTS),
+        metrics=metrics or {},
+        parity=check,
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        notes=notes,
+        **(extra or {}),
+    )
+    write_card(out_dir, card)
+    return card
