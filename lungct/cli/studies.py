@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lungct.cli.common import add_env, context
+from lungct.cli.common import add_env, context, study_id_arg
 from lungct.errors import LungctError
-from lungct.keys import incoming_key, validate_study_id
+from lungct.keys import incoming_key
 from lungct.query import study_document
 from lungct.results import ResultStore, dumps
 from lungct.labels import DISPLAY_NAMES
@@ -18,11 +18,11 @@ UPLOAD_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".dcm", ".dicom", ""})
 def register(sub: argparse._SubParsersAction) -> None:
     submit = sub.add_parser("submit", help="upload files and folders to incoming/<study>/")
     submit.add_argument("paths", nargs="+", type=Path)
-    submit.add_argument("--study", required=True, type=validate_study_id, help="study ID (A-Z a-z 0-9 . _ -)")
+    submit.add_argument("--study", required=True, type=study_id_arg, help="study ID (A-Z a-z 0-9 . _ -)")
     add_env(submit)
     submit.set_defaults(func=cmd_submit)
     results = sub.add_parser("results", help="what the model found for a study")
-    results.add_argument("study_id", type=validate_study_id)
+    results.add_argument("study_id", type=study_id_arg)
     results.add_argument("--json", action="store_true", help="one JSON object, as the HTTP API returns")
     add_env(results)
     results.set_defaults(func=cmd_results)
