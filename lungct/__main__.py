@@ -1,0 +1,4 @@
+"""``python -m lungct`` is the ``lungct`` command."""
+from lungct.cli import main
+
+raise SystemExit(main())
