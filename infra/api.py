@@ -119,7 +119,7 @@ class QueryApi(Construct):
             log_group=function_logs,
             logging_format=lambda_.LoggingFormat.JSON,
             environment_encryption=key,
-            environment={"LUNGCT_ENV": names.env, "LUNGCT_RESULTS_TABLE": results_table.table_name},
+            environment={"LUNGCT_ENV": names.env, "LUNGCT_RESULTS_TABLE": names.results_table},
         )
         results_table.grant_read_data(self.function)
         waive(self.role, *role_waivers(xray=True))

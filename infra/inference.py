@@ -91,6 +91,7 @@ class Inference(Construct):
             self, "Role", logs_to=self.log_group, description=f"lungct {names.env} inference function"
         )
         # Staging copies the build context into cdk.out; the image is built only by `cdk deploy`.
+        # Names, not references: they are deterministic (lungct.config) and need no stack export.
         self.function = lambda_.DockerImageFunction(
             self,
             "Function",
@@ -109,12 +110,12 @@ class Inference(Construct):
             environment_encryption=key,
             environment={
                 "LUNGCT_ENV": names.env,
-                "LUNGCT_RESULTS_TABLE": results_table.table_name,
-                "LUNGCT_MODEL_PARAMETER": model_parameter.parameter_name,
+                "LUNGCT_RESULTS_TABLE": names.results_table,
+                "LUNGCT_MODEL_PARAMETER": names.model_parameter,
                 "LUNGCT_POINTER_TTL_S": str(pointer_ttl_s),
                 "LUNGCT_REVIEW_CONFIDENCE": str(review_confidence),
                 "LUNGCT_HEATMAPS": "1" if heatmaps else "0",
-                "LUNGCT_IMAGES_BUCKET": images_bucket.bucket_name,
+                "LUNGCT_IMAGES_BUCKET": names.images_bucket,
                 "POWERTOOLS_SERVICE_NAME": "lungct-infer",
             },
         )

@@ -22,10 +22,12 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.inference import REPO_ROOT, log_group
+from infra.nag import Waiver, arn_of, role_waivers, waive
 from infra.storage import DATA_PREFIX, DVC_PREFIX, MLFLOW_PREFIX
 from lungct.config import MODELS_PREFIX, ResourceNames
 
 TRAIN_DOCKERFILE = "Dockerfile.train"
+VPC_CIDR = "10.42.0.0/20"
 BATCH_SUBMIT_JOB_TARGET = "arn:aws:scheduler:::aws-sdk:batch:submitJob"
 # What the sagemaker-mlflow plugin calls on a tracking server: runs, metrics, artifacts, registry.
 MLFLOW_ACTIONS = [
@@ -38,7 +40,7 @@ MLFLOW_ACTIONS = [
         "SetRegisteredModelTag", "SetRegisteredModelAlias", "DeleteRegisteredModelAlias",
         "GetModelVersionByAlias", "GetLatestModelVersions", "CreateModelVersion", "GetModelVersion",
         "UpdateModelVersion", "SearchModelVersions", "SetModelVersionTag",
-        "GetModelVersionDownloadUri",
+        "GetDownloadURIForModelVersionArtifacts", "TransitionModelVersionStage",
     )
 ]
 
@@ -63,11 +65,16 @@ class TrainingNetwork(Construct):
         private = ec2.SubnetType.PRIVATE_WITH_EGRESS if use_nat else ec2.SubnetType.PRIVATE_ISOLATED
         subnets = [ec2.SubnetConfiguration(name="training", subnet_type=private, cidr_mask=22)]
         if use_nat:
-            subnets.insert(0, ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=26))
+            subnets.insert(
+                0,
+                ec2.SubnetConfiguration(
+                    name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=26, map_public_ip_on_launch=False
+                ),
+            )
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
-            ip_addresses=ec2.IpAddresses.cidr("10.42.0.0/20"),
+            ip_addresses=ec2.IpAddresses.cidr(VPC_CIDR),
             max_azs=max_azs,
             nat_gateways=1 if use_nat else 0,
             subnet_configuration=subnets,
@@ -75,14 +82,25 @@ class TrainingNetwork(Construct):
             gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)},
         )
         self.subnets = ec2.SubnetSelection(subnet_type=private)
+        for subnet in self.vpc.public_subnets:
+            waive(
+                subnet.node.find_child("DefaultRoute"),
+                Waiver(
+                    "HIPAA.Security-VPCNoUnrestrictedRouteToIGW",
+                    "network=nat: this public subnet holds only the NAT gateway (no instances, no public IPs "
+                    "assigned); its default route to the internet gateway is what NAT needs. Environments "
+                    "with network=endpoints have no public subnet at all.",
+                ),
+            )
         flow_logs = log_group(
             self, "FlowLogGroup", name=None, key=key, retention_days=log_retention_days, removal_policy=removal_policy
         )
-        self.vpc.add_flow_log(
+        flow_log = self.vpc.add_flow_log(
             "FlowLog",
             destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
             traffic_type=ec2.FlowLogTrafficType.REJECT if use_nat else ec2.FlowLogTrafficType.ALL,
         )
+        waive(flow_log.node.find_child("IAMRole"), *role_waivers())
         if not use_nat:
             services = {
                 "Ecr": ec2.InterfaceVpcEndpointAwsService.ECR,
@@ -97,8 +115,23 @@ class TrainingNetwork(Construct):
             if sagemaker_endpoints:
                 services["SageMakerApi"] = ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_API
                 services["SageMakerMlflow"] = ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_EXPERIMENTS
+            endpoint_sg = ec2.SecurityGroup(
+                self,
+                "EndpointSecurityGroup",
+                vpc=self.vpc,
+                description="lungct training VPC endpoints: HTTPS from inside the VPC only",
+                allow_all_outbound=False,
+            )
+            endpoint_sg.add_ingress_rule(ec2.Peer.ipv4(VPC_CIDR), ec2.Port.tcp(443), "HTTPS from the training VPC")
             for endpoint_id, service in services.items():
-                self.vpc.add_interface_endpoint(endpoint_id, service=service, subnets=self.subnets, private_dns_enabled=True)
+                self.vpc.add_interface_endpoint(
+                    endpoint_id,
+                    service=service,
+                    subnets=self.subnets,
+                    private_dns_enabled=True,
+                    security_groups=[endpoint_sg],
+                    open=False,
+                )
 
 
 class Training(Construct):
@@ -191,6 +224,15 @@ class Training(Construct):
             ),
             update_to_latest_image_version=True,
         )
+        waive(
+            self.compute_environment.instance_role,
+            Waiver(
+                "AwsSolutions-IAM4",
+                "AWS Batch EC2 container instances need AmazonEC2ContainerServiceforEC2Role (ECS agent "
+                "registration, image pull) as documented by AWS Batch; job permissions live in the job role.",
+                ("Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role",),
+            ),
+        )
         self.job_queue = batch.JobQueue(
             self,
             "JobQueue",
@@ -229,14 +271,34 @@ class Training(Construct):
                 environment={
                     "LUNGCT_ENV": names.env,
                     "MLFLOW_TRACKING_URI": self.tracking_uri,
-                    "LUNGCT_DATA_URI": f"s3://{artifacts_bucket.bucket_name}/{DATA_PREFIX}",
-                    "LUNGCT_ARTIFACTS_BUCKET": artifacts_bucket.bucket_name,
-                    "LUNGCT_MODEL_PARAMETER": model_parameter.parameter_name,
+                    "LUNGCT_DATA_URI": f"s3://{names.artifacts_bucket}/{DATA_PREFIX}",
+                    "LUNGCT_ARTIFACTS_BUCKET": names.artifacts_bucket,
+                    "LUNGCT_MODEL_PARAMETER": names.model_parameter,
                     "AWS_REGION": Aws.REGION,
                 },
             ),
         )
 
+        bucket = arn_of(artifacts_bucket)
+        waive(
+            self.job_role,
+            *role_waivers(
+                actions=("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:Abort*", "s3:DeleteObject*",
+                         "kms:GenerateDataKey*", "kms:ReEncrypt*"),
+                resources=tuple(f"{bucket}/{p}*" for p in (DATA_PREFIX, DVC_PREFIX, MODELS_PREFIX, MLFLOW_PREFIX)),
+            ),
+        )
+        execution_role = self.job_definition.container.execution_role
+        waive(
+            execution_role,
+            *role_waivers(),
+            Waiver(
+                "AwsSolutions-IAM5",
+                "ecr:GetAuthorizationToken supports no resource-level permissions (AWS requires '*'); image "
+                "pulls and log writes are scoped to the asset repository and the job log group.",
+                ("Resource::*",),
+            ),
+        )
         self.schedule_role = iam.Role(
             self,
             "ScheduleRole",
@@ -251,6 +313,7 @@ class Training(Construct):
                 resources=[self.job_queue.job_queue_arn, self.job_definition.job_definition_arn],
             )
         )
+        waive(self.schedule_role, *role_waivers())
         self.schedule = scheduler.CfnSchedule(
             self,
             "Schedule",
@@ -286,6 +349,14 @@ class Training(Construct):
             description=f"lungct {names.env}: SageMaker MLflow tracking server, artifacts under {MLFLOW_PREFIX}",
         )
         artifacts_bucket.grant_read_write(role, f"{MLFLOW_PREFIX}*")
+        waive(
+            role,
+            *role_waivers(
+                actions=("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:Abort*", "s3:DeleteObject*",
+                         "kms:GenerateDataKey*", "kms:ReEncrypt*"),
+                resources=(f"{arn_of(artifacts_bucket)}/{MLFLOW_PREFIX}*",),
+            ),
+        )
         server = sagemaker.CfnMlflowTrackingServer(
             self,
             "MlflowTrackingServer",
