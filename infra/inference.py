@@ -5,6 +5,7 @@ from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -98,7 +99,9 @@ class Inference(Construct):
             role=self.role,
             function_name=names.infer_function,
             description="lungct: classify chest CT images from the ingest queue",
-            code=lambda_.DockerImageCode.from_image_asset(str(REPO_ROOT), file=LAMBDA_DOCKERFILE),
+            code=lambda_.DockerImageCode.from_image_asset(
+                str(REPO_ROOT), file=LAMBDA_DOCKERFILE, platform=ecr_assets.Platform.LINUX_AMD64
+            ),
             architecture=lambda_.Architecture.X86_64,
             memory_size=memory_mb,
             timeout=Duration.seconds(timeout_s),

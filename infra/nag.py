@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from aws_cdk import Aspects, Stack
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NagPackSuppression, NagSuppressions
-from constructs import Construct, IConstruct
+from constructs import IConstruct
 
 
 def apply_checks(scope: IConstruct) -> None:
@@ -45,10 +45,6 @@ def waive_path(stack: Stack, path: str, *waivers: Waiver) -> None:
         stack, f"/{stack.node.path}/{path}" if not path.startswith("/") else path,
         [w.suppression() for w in waivers], apply_to_children=True,
     )
-
-
-def find(scope: Construct, construct_id: str) -> IConstruct | None:
-    return scope.node.try_find_child(construct_id)
 
 
 def arn_of(resource: IConstruct) -> str:
