@@ -25,3 +25,24 @@ test: install
 
 clean:
 	rm -rf .lungct cdk.out .pytest_cache
+
+# --- infrastructure (CDK): the CLI comes from package.json, the app runs on the venv's python ---
+CDK_ENVS ?= dev prod
+NODE_STAMP := node_modules/.installed
+# jsii warns loudly on every call when Node 20 is past its end of life; the warning is not actionable here.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
+
+$(NODE_STAMP): package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+synth: install $(NODE_STAMP)
+	rm -rf cdk.out
+	for env in $(CDK_ENVS); do \
+	  PATH="$(abspath $(VENV))/bin:$$PATH" npx --no-install cdk synth -c env=$$env --quiet -o cdk.out/$$env || exit 1; \
+	done
+
+# W3005 (redundant DependsOn) comes from CDK-generated resources and is harmless.
+lint: install synth
+	$(VENV)/bin/hadolint Dockerfile.lambda Dockerfile.train
+	$(VENV)/bin/cfn-lint --ignore-checks W3005 -- cdk.out/*/*/*.template.json

@@ -98,6 +98,18 @@ class ResourceNames:
         return f"{self.prefix}-alarms"
 
     @property
+    def training_schedule(self) -> str:
+        return f"{self.prefix}-training"
+
+    @property
+    def mlflow_tracking_server(self) -> str:
+        return f"{self.prefix}-mlflow"
+
+    @property
+    def dashboard(self) -> str:
+        return f"{self.prefix}"
+
+    @property
     def stage(self) -> str:
         """CDK stage name; stacks are ``<stage>-<Concern>``."""
         return f"{PROJECT.capitalize()}-{self.env}"
