@@ -36,7 +36,7 @@ def intensity_histogram(tensor: np.ndarray, bins: int = INTENSITY_BINS) -> list[
         grey = grey[..., 0]
     counts, _ = np.histogram(grey, bins=bins, range=(0.0, 256.0))
     total = counts.sum()
-    return [round(float(c) / total, 5) if total else 0.0 for c in counts]
+    return [round(float(c / total), 5) if total else 0.0 for c in counts]
 
 
 def training_reference(tensors: np.ndarray, labels: Sequence[int], class_names: Sequence[str]) -> dict[str, Any]:

@@ -31,9 +31,9 @@ def heatmap_key(study_id: str, image: str) -> str:
     return f"{HEATMAP_PREFIX}{validate_study_id(study_id)}/{validate_image_path(image)}.png"
 
 
-def load_head(directory: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """The dense head's (kernel, bias) from an artifact folder, cached; None when not exported."""
-    key = str(Path(directory).resolve())
+def load_head(directory: Path, sha256: str = "") -> tuple[np.ndarray, np.ndarray] | None:
+    """The dense head's (kernel, bias) from an artifact folder, cached per model; None when not exported."""
+    key = f"{Path(directory).resolve()}@{sha256}"
     with _heads_lock:
         if key not in _heads:
             path = Path(directory) / HEAD_FILE

@@ -244,7 +244,7 @@ class InferencePipeline:
     @staticmethod
     def _heatmap(f: _Fetched, pred: Prediction, classifier: Classifier) -> bytes | None:
         """Overlay PNG of the predicted class's activation map; None when the artifact lacks the head."""
-        head = heatmap.load_head(classifier.directory)
+        head = heatmap.load_head(classifier.directory, classifier.card.sha256)
         if head is None or pred.features is None or f.image is None:
             return None
         cam = heatmap.class_activation_map(pred.features, head[0], classifier.card.labels.index(pred.label))
