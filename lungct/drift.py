@@ -89,7 +89,7 @@ def iso_z(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def scan_results(store: Any, since: datetime) -> Iterator[Any]:
+def scan_results(store: Any, since: datetime, *, page_size: int | None = None) -> Iterator[Any]:
     """Results processed at or after ``since``: a paginated scan, the bound as a value, never spliced."""
     kwargs: dict[str, Any] = {
         "TableName": store.table_name,
@@ -97,6 +97,8 @@ def scan_results(store: Any, since: datetime) -> Iterator[Any]:
         "ExpressionAttributeNames": {"#p": "processed_at"},
         "ExpressionAttributeValues": {":since": {"S": iso_z(since)}},
     }
+    if page_size:
+        kwargs["Limit"] = page_size
     client = store._client  # noqa: SLF001 - the store owns the client; a scan is a read like its others
     while True:
         resp = client.scan(**kwargs)
