@@ -74,8 +74,9 @@ def _colour_scale(values: np.ndarray) -> np.ndarray:
     return stops[low] * (1.0 - frac) + stops[low + 1] * frac
 
 
-def overlay_png(pixels: np.ndarray, cam: np.ndarray, *, side: int = OVERLAY_SIDE, floor: float = 0.2) -> bytes:
-    """PNG of the greyscale slice (0..255) with ``cam`` (0..1, any size) blended where it exceeds ``floor``."""
+def overlay_png(pixels: np.ndarray, cam: np.ndarray, *, side: int = OVERLAY_SIDE, floor: float = 0.4) -> bytes:
+    """PNG of the greyscale slice (0..255) with ``cam`` (any size) blended where, rescaled to its own
+    min..max, it exceeds ``floor``: the colour marks where the evidence is strongest on this slice."""
     height, width = pixels.shape
     scale = min(1.0, side / max(height, width))
     w, h = max(1, round(width * scale)), max(1, round(height * scale))
@@ -83,7 +84,9 @@ def overlay_png(pixels: np.ndarray, cam: np.ndarray, *, side: int = OVERLAY_SIDE
         Image.fromarray(np.ascontiguousarray(pixels, dtype=np.float32), mode="F").resize((w, h), Image.Resampling.BILINEAR),
         dtype=np.float32,
     )
-    heat = np.clip(upsample(cam, w, h), 0.0, 1.0)
+    heat = upsample(cam, w, h)
+    span = float(heat.max() - heat.min())
+    heat = (heat - heat.min()) / span if span > 0 else np.zeros_like(heat)
     alpha = (np.clip((heat - floor) / (1.0 - floor), 0.0, 1.0) * 0.55)[..., None]
     rgb = np.repeat(np.clip(grey, 0, 255)[..., None], 3, axis=2) * (1.0 - alpha) + _colour_scale(heat) * alpha
     buf = io.BytesIO()
