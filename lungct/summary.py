@@ -50,7 +50,7 @@ def summarize(results: Iterable[_Result]) -> dict[str, Any]:
         label: {
             "max_probability": round(max(r.probabilities.get(label, 0.0) for r in classified), 4),
             "mean_probability": round(sum(r.probabilities.get(label, 0.0) for r in classified) / len(classified), 4),
-            "images": sum(1 for r in classified if r.label == label),
+            "slices": sum(1 for r in classified if r.label == label),
         }
         for label in labels
     }
@@ -99,6 +99,6 @@ def _suggest(classified: list[_Result], per_class: dict[str, dict[str, Any]], th
     if findings:
         return max(sorted(findings), key=lambda label: findings[label]), "any_finding"
     return (
-        max(sorted(per_class), key=lambda label: (per_class[label]["images"], per_class[label]["mean_probability"])),
+        max(sorted(per_class), key=lambda label: (per_class[label]["slices"], per_class[label]["mean_probability"])),
         "majority",
     )

@@ -44,7 +44,7 @@ def summary_lines(summary: dict[str, Any] | None) -> list[str]:
         lines.append(f"  {'class':<26}{'max':>6}{'mean':>7}{'slices':>8}")
         for label, stats in summary["classes"].items():
             lines.append(f"  {DISPLAY_NAMES.get(label, label):<26}{stats['max_probability']:>6.2f}"
-                         f"{stats['mean_probability']:>7.2f}{stats['images']:>8}")
+                         f"{stats['mean_probability']:>7.2f}{stats['slices']:>8}")
     lines.append(f"Rule: {summary['rule_description']}")
     return lines
 

@@ -31,7 +31,7 @@ def test_one_confident_tumour_slice_makes_the_study_abnormal():
     summary = summarize(results)
     assert summary["suggested_class"] == "squamous_cell_carcinoma" and summary["rule"] == "any_finding"
     assert summary["needs_review"] and "images_disagree" in summary["review_reasons"]
-    assert summary["classes"]["normal"] == {"max_probability": 0.9, "mean_probability": 0.7833, "images": 5}
+    assert summary["classes"]["normal"] == {"max_probability": 0.9, "mean_probability": 0.7833, "slices": 5}
     assert summary["classes"]["squamous_cell_carcinoma"]["max_probability"] == 0.8
 
 
