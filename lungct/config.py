@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lungct.errors import ConfigurationError
 
@@ -141,6 +141,7 @@ class RuntimeSettings:
     review_confidence: float
     heatmaps: bool
     images_bucket: str | None
+    ood_thresholds: dict[str, float] = field(default_factory=dict)  # LUNGCT_OOD_*, see lungct.review
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> RuntimeSettings:
@@ -155,4 +156,11 @@ class RuntimeSettings:
             review_confidence=float(environ.get("LUNGCT_REVIEW_CONFIDENCE", "0.6")),
             heatmaps=environ.get("LUNGCT_HEATMAPS", "0").lower() in ("1", "true", "yes"),
             images_bucket=environ.get("LUNGCT_IMAGES_BUCKET") or None,
+            ood_thresholds=_ood_thresholds(environ),
         )
+
+
+def _ood_thresholds(environ: dict[str, str]) -> dict[str, float]:
+    from lungct.review import ood_thresholds_from_environ  # deferred: config stays import-light
+
+    return ood_thresholds_from_environ(environ)

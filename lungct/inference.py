@@ -10,10 +10,11 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
+from lungct import drift, heatmap, review
 from lungct.errors import ImageRejected, TransientError
 from lungct.events import ObjectRef
 from lungct.imaging import DecodedImage, ImageLimits, decode, preprocess_decoded
@@ -57,6 +58,7 @@ class _Fetched:
     rejected: ImageRejected | None = None
     outcome: Outcome | None = None  # set when this object ends before prediction
     timings_ms: dict[str, float] = field(default_factory=dict)
+    heatmap_png: bytes | None = None  # overlay to upload with the result
 
 
 def _error_code(exc: Exception) -> str:
@@ -89,11 +91,15 @@ class InferencePipeline:
         review_confidence: float = 0.6,
         limits: ImageLimits = DEFAULT_LIMITS,
         io_workers: int | None = None,
+        heatmaps: bool = False,
+        ood_thresholds: Mapping[str, float] | None = None,
     ) -> None:
         self._s3 = s3
         self.store = store
         self.review_confidence = review_confidence
         self.limits = limits
+        self.heatmaps = heatmaps
+        self.ood_overrides = dict(ood_thresholds or {})
         self._pool = ThreadPoolExecutor(max_workers=io_workers or max(4, 2 * available_cpus()))
 
     def run(self, refs: list[ObjectRef], classifier: Classifier) -> list[Outcome]:
@@ -113,6 +119,8 @@ class InferencePipeline:
         for f, (pred, timing) in zip(ready, self._predict(ready, classifier)):
             f.timings_ms.update(timing)
             f.outcome = Outcome(f.ref, WRITTEN, self._classified(f, pred, classifier, existing))
+        if self.heatmaps:
+            list(self._pool.map(self._write_heatmap, [f for f in ready if f.heatmap_png]))
         for f in fetched:
             if f.outcome is None:  # decoded to a rejection
                 f.outcome = Outcome(f.ref, WRITTEN, self._rejected(f, classifier, existing))
@@ -197,7 +205,7 @@ class InferencePipeline:
             model_sha256=card.sha256,
             preprocessing_id=card.preprocessing_id,
             runtime=f"{card.runtime}:{card.quantization}",
-            thresholds={"review_confidence": self._threshold(classifier)},
+            thresholds=self._thresholds(classifier),
             previous_model_version=previous,
             input_format=f.image.format if f.image is not None else None,
             dicom=dict(f.image.dicom) if f.image is not None else {},
@@ -207,6 +215,14 @@ class InferencePipeline:
     def _threshold(self, classifier: Classifier) -> float:
         return float(classifier.card.thresholds.get("review_confidence", self.review_confidence))
 
+    def _thresholds(self, classifier: Classifier) -> dict[str, float]:
+        card = classifier.card.thresholds
+        return {
+            "review_confidence": self._threshold(classifier),
+            "finding_probability": float(card.get("finding_probability", 0.5)),
+            **review.effective_thresholds(card, self.ood_overrides),
+        }
+
     def _classified(self, f: _Fetched, pred: Prediction, classifier: Classifier, existing: dict) -> ResultItem:
         item = self._base(f, classifier, existing, CLASSIFIED)
         item.label = pred.label
@@ -214,8 +230,38 @@ class InferencePipeline:
         item.probabilities = pred.probabilities
         if pred.confidence < self._threshold(classifier):
             item.needs_review = True
-            item.review_reasons.append("low_confidence")
+            item.review_reasons.append(review.LOW_CONFIDENCE)
+        assert f.image is not None and f.tensor is not None
+        not_ct, item.image_stats = review.ood_reasons(f.image, item.thresholds)
+        item.needs_review = item.needs_review or bool(not_ct)
+        item.review_reasons.extend(not_ct)
+        item.intensity_histogram = drift.intensity_histogram(f.tensor)
+        if self.heatmaps:
+            f.heatmap_png = self._heatmap(f, pred, classifier)
+            item.heatmap_key = heatmap.heatmap_key(f.ref.study_id, f.ref.image) if f.heatmap_png else None
         return item
+
+    @staticmethod
+    def _heatmap(f: _Fetched, pred: Prediction, classifier: Classifier) -> bytes | None:
+        """Overlay PNG of the predicted class's activation map; None when the artifact lacks the head."""
+        head = heatmap.load_head(classifier.directory, classifier.card.sha256)
+        if head is None or pred.features is None or f.image is None:
+            return None
+        cam = heatmap.class_activation_map(pred.features, head[0], classifier.card.labels.index(pred.label))
+        return heatmap.overlay_png(f.image.pixels, cam)
+
+    def _write_heatmap(self, f: _Fetched) -> None:
+        """Best effort: a failed upload drops the key, never the result."""
+        outcome = f.outcome
+        if outcome is None or outcome.result is None or not outcome.result.heatmap_key or f.heatmap_png is None:
+            return
+        try:
+            self._s3.put_object(Bucket=f.ref.bucket, Key=outcome.result.heatmap_key, Body=f.heatmap_png,
+                                ContentType="image/png")
+        except Exception as exc:
+            log.warning("heatmap upload failed", extra={"study_id": f.ref.study_id, "image": f.ref.image,
+                                                        "error": _error_code(exc) or type(exc).__name__})
+            outcome.result.heatmap_key = None
 
     def _rejected(self, f: _Fetched, classifier: Classifier, existing: dict) -> ResultItem:
         item = self._base(f, classifier, existing, REJECTED)

@@ -52,6 +52,8 @@ class ResultItem:
     input_format: str | None = None
     dicom: dict[str, str] = field(default_factory=dict)
     heatmap_key: str | None = None
+    image_stats: dict[str, float] = field(default_factory=dict)  # what the not-CT-like check measured
+    intensity_histogram: list[float] = field(default_factory=list)  # model input, 16 bins on 0..255 (drift)
     timings_ms: dict[str, float] = field(default_factory=dict)
     processed_at: str = field(default_factory=utc_now)
 
@@ -168,9 +170,12 @@ class ResultStore:
 
 def study_response(study_id: str, results: list[ResultItem]) -> dict[str, Any]:
     """The JSON shape shared by ``lungct results --json`` and the HTTP API."""
+    from lungct.summary import summarize
+
     return {
         "study_id": study_id,
         "disclaimer": DISCLAIMER,
+        "summary": summarize(results),
         "images": [r.to_json() for r in results],
     }
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from lungct.config import RuntimeSettings
 from lungct.events import MalformedMessage, parse_sqs_record
-from lungct.inference import FAILED, InferencePipeline
+from lungct import metrics
+from lungct.inference import FAILED, WRITTEN, InferencePipeline
 from lungct.logs import get_logger
 from lungct.model.publish import ModelProvider
 from lungct.results import ResultStore
@@ -31,7 +32,8 @@ class InferenceService:
         self.settings = settings
         self.store = ResultStore(dynamodb, settings.results_table)
         self.models = ModelProvider(s3, ssm, settings.model_parameter, ttl_s=settings.pointer_ttl_s)
-        self.pipeline = InferencePipeline(s3, self.store, review_confidence=settings.review_confidence)
+        self.pipeline = InferencePipeline(s3, self.store, review_confidence=settings.review_confidence,
+                                          heatmaps=settings.heatmaps, ood_thresholds=settings.ood_thresholds)
 
     @classmethod
     def from_environment(cls) -> InferenceService:
@@ -71,5 +73,8 @@ class InferenceService:
                             "object failed; message will be retried",
                             extra={"study_id": outcome.ref.study_id, "image": outcome.ref.image, "error": outcome.error},
                         )
+                metrics.emit(metrics.batch_document(
+                    self.settings.env, [o.result for o in outcomes if o.status == WRITTEN], classifier.card.labels,
+                    model_version=classifier.card.version))
                 log.info("batch done", extra={"objects": len(refs), "outcomes": counts, "model_version": classifier.card.version})
         return {"batchItemFailures": [{"itemIdentifier": mid} for mid in dict.fromkeys(failed)]}

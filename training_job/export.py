@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from lungct.errors import ArtifactError
+from lungct.heatmap import save_head
 from lungct.imaging import PREPROCESSING_ID, PreprocessParams
 from lungct.model.artifact import ModelCard, file_sha256, write_card
 
@@ -76,6 +77,7 @@ def export_artifact(
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     model_path = convert_to_litert(serving_model, out_dir / MODEL_FILE)
+    save_head(out_dir, *serving_model.get_layer("probabilities").get_weights())  # for class activation maps
     keras_probs = np.asarray(serving_model.predict(parity_images, verbose=0)["probabilities"])
     check = parity(keras_probs, litert_probabilities(model_path, parity_images))
     check["min_agreement"] = min_agreement

@@ -92,6 +92,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: Calla
 
     from training_job.export import export_artifact
     from training_job.model import build_classifier
+    from training_job.reference import card_extra
     from training_job.weights import resolve_weights
 
     set_seeds(config.seed)
@@ -138,6 +139,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: Calla
         parity_images=parity_images[:64],
         metrics=metrics,
         notes=config.notes,
+        extra=card_extra(x_train, y_train),
     )
     progress(f"artifact: {out_dir} ({card.name} {card.version}, parity {card.parity['top1_agreement']:.1%})")
     return card

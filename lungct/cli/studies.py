@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lungct.cli import study_tools
 from lungct.cli.common import add_env, context, study_id_arg
 from lungct.errors import LungctError
 from lungct.keys import incoming_key
@@ -18,14 +19,17 @@ UPLOAD_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".dcm", ".dicom", ""})
 def register(sub: argparse._SubParsersAction) -> None:
     submit = sub.add_parser("submit", help="upload files and folders to incoming/<study>/")
     submit.add_argument("paths", nargs="+", type=Path)
-    submit.add_argument("--study", required=True, type=study_id_arg, help="study ID (A-Z a-z 0-9 . _ -)")
+    submit.add_argument("--study", type=study_id_arg,
+                        help="study ID (A-Z a-z 0-9 . _ -); without it, DICOM files are grouped by StudyInstanceUID")
     add_env(submit)
     submit.set_defaults(func=cmd_submit)
     results = sub.add_parser("results", help="what the model found for a study")
     results.add_argument("study_id", type=study_id_arg)
     results.add_argument("--json", action="store_true", help="one JSON object, as the HTTP API returns")
+    results.add_argument("--heatmaps", type=Path, metavar="DIR", help="download the heatmap overlays into DIR")
     add_env(results)
     results.set_defaults(func=cmd_results)
+    study_tools.register(sub)
 
 
 def files_to_upload(paths: list[Path]) -> list[tuple[Path, str]]:
@@ -53,6 +57,8 @@ def submit(ctx, study_id: str, paths: list[Path]) -> list[str]:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    if args.study is None:
+        return study_tools.submit_dicom_studies(context(args), args.paths, files_to_upload)
     keys = submit(context(args), args.study, args.paths)
     print(f"submitted {len(keys)} file(s) to study {args.study}")
     return 0
@@ -69,6 +75,7 @@ def format_table(document: dict) -> str:
     lines = [f"Study {document['study_id']}: {len(document['images'])} image(s)"]
     for row in rows:
         lines.append("  ".join(str(c)[:60].ljust(w) for c, w in zip(row, widths)).rstrip())
+    lines.extend(study_tools.summary_lines(document.get("summary")))
     lines.append(DISCLAIMER)
     return "\n".join(lines)
 
@@ -77,4 +84,6 @@ def cmd_results(args: argparse.Namespace) -> int:
     ctx = context(args)
     document = study_document(ResultStore(ctx.client("dynamodb"), ctx.names.results_table), args.study_id)
     print(dumps(document) if args.json else format_table(document))
+    if args.heatmaps is not None:
+        study_tools.download_heatmaps(ctx, document, args.heatmaps)
     return 0 if document["images"] else 1

@@ -61,22 +61,28 @@ def download_artifact(s3: Any, uri: str, cache_dir: Path) -> Path:
     """Fetch an artifact into ``cache_dir`` (once per version) and verify it."""
     bucket, prefix = split_s3_uri(uri)
     target = Path(cache_dir) / prefix.strip("/").replace("/", "__")
+    remote = {}  # name -> (key, size)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            name = obj["Key"][len(prefix) :].lstrip("/")
+            if name and "/" not in name:
+                remote[name] = (obj["Key"], int(obj.get("Size", 0)))
     if (target / MODEL_CARD).is_file():
         try:
             load_card(target, verify=True)
-            return target
+            # the same URI may have been published again (a retrained version "1"): same files, same card
+            cached = {p.name: p.stat().st_size for p in target.iterdir() if p.is_file()}
+            if MODEL_CARD in remote and cached == {n: s for n, (_, s) in remote.items()} and (target / MODEL_CARD).read_bytes() == \
+                    s3.get_object(Bucket=bucket, Key=remote[MODEL_CARD][0])["Body"].read():
+                return target
+            shutil.rmtree(target, ignore_errors=True)
         except ArtifactError:
             shutil.rmtree(target, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".download-"))
-    paginator = s3.get_paginator("list_objects_v2")
     count = 0
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            name = obj["Key"][len(prefix) :].lstrip("/")
-            if not name or "/" in name:
-                continue
-            s3.download_file(bucket, obj["Key"], str(staging / name))
-            count += 1
+    for name, (key, _) in remote.items():
+        s3.download_file(bucket, key, str(staging / name))
+        count += 1
     if count == 0:
         shutil.rmtree(staging, ignore_errors=True)
         raise ArtifactError(f"no artifact at {uri}; publish one with `lungct publish`")
