@@ -1,9 +1,8 @@
 """Alarms, a failed-training rule and a dashboard, all reporting to one encrypted SNS topic.
 
-Service metrics come from the serving code as CloudWatch embedded-metric-format lines in namespace
-``lungct`` with dimension ``env`` (per-class predictions add dimension ``label``):
-``ImagesClassified`` and ``ImagesRejected`` (Count), ``InferenceLatency`` (Milliseconds, per image),
-``Predictions`` (Count, dimensions env + label) and ``Confidence`` (None, per image).
+Service metrics come from the serving code (:mod:`lungct.metrics`) as CloudWatch
+embedded-metric-format lines in namespace ``lungct`` with dimension ``env``; their names are
+defined once in :mod:`lungct.config`.
 """
 from __future__ import annotations
 
@@ -20,14 +19,18 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from lungct.config import PROJECT, ResourceNames
-
-METRIC_NAMESPACE = PROJECT
-METRIC_IMAGES_CLASSIFIED = "ImagesClassified"
-METRIC_IMAGES_REJECTED = "ImagesRejected"
-METRIC_LATENCY = "InferenceLatency"
-METRIC_PREDICTIONS = "Predictions"
-METRIC_CONFIDENCE = "Confidence"
+from lungct.config import (
+    METRIC_CLASSIFIED,
+    METRIC_DIMENSION,
+    METRIC_IMAGE_LATENCY,
+    METRIC_MEAN_CONFIDENCE,
+    METRIC_NAMESPACE,
+    METRIC_REJECTED,
+    METRIC_REVIEW_FLAGGED,
+    ResourceNames,
+    predicted_metric,
+)
+from lungct.labels import LABELS
 PERIOD = Duration.minutes(5)
 
 
@@ -128,48 +131,42 @@ class Monitoring(Construct):
             return cloudwatch.Metric(
                 namespace=METRIC_NAMESPACE,
                 metric_name=name,
-                dimensions_map={"env": names.env},
+                dimensions_map={METRIC_DIMENSION: names.env},
                 statistic=statistic,
                 period=PERIOD,
                 label=label,
             )
 
-        per_class = cloudwatch.MathExpression(
-            expression=(
-                f"SEARCH('{{{METRIC_NAMESPACE},env,label}} MetricName=\"{METRIC_PREDICTIONS}\" "
-                f"env=\"{names.env}\"', 'Sum', 300)"
-            ),
-            label="",
-            period=PERIOD,
-        )
+        per_class = [service_metric(predicted_metric(label), "Sum", label) for label in LABELS]
         dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=names.dashboard)
         dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Images",
                 left=[
-                    service_metric(METRIC_IMAGES_CLASSIFIED, "Sum", "classified"),
-                    service_metric(METRIC_IMAGES_REJECTED, "Sum", "rejected"),
+                    service_metric(METRIC_CLASSIFIED, "Sum", "classified"),
+                    service_metric(METRIC_REJECTED, "Sum", "rejected"),
+                    service_metric(METRIC_REVIEW_FLAGGED, "Sum", "flagged for review"),
                 ],
                 width=8,
             ),
             cloudwatch.GraphWidget(
                 title="Inference latency per image (ms)",
                 left=[
-                    service_metric(METRIC_LATENCY, "p50", "p50"),
-                    service_metric(METRIC_LATENCY, "p90", "p90"),
-                    service_metric(METRIC_LATENCY, "Maximum", "max"),
+                    service_metric(METRIC_IMAGE_LATENCY, "p50", "p50"),
+                    service_metric(METRIC_IMAGE_LATENCY, "p90", "p90"),
+                    service_metric(METRIC_IMAGE_LATENCY, "Maximum", "max"),
                 ],
                 width=8,
             ),
             cloudwatch.GraphWidget(
                 title="Mean confidence",
-                left=[service_metric(METRIC_CONFIDENCE, "Average", "mean confidence")],
+                left=[service_metric(METRIC_MEAN_CONFIDENCE, "Average", "mean confidence")],
                 left_y_axis=cloudwatch.YAxisProps(min=0, max=1),
                 width=8,
             ),
         )
         dashboard.add_widgets(
-            cloudwatch.GraphWidget(title="Predictions per class", left=[per_class], stacked=True, width=8),
+            cloudwatch.GraphWidget(title="Predictions per class", left=per_class, stacked=True, width=8),
             cloudwatch.GraphWidget(
                 title="Queue depth",
                 left=[

@@ -24,6 +24,24 @@ MODELS_PREFIX = "models/"
 MAX_RECEIVE_COUNT = 3  # receives before a message goes to the dead-letter queue
 DLQ_RETENTION_DAYS = 14
 
+# CloudWatch metrics in embedded metric format: emitted per batch by the inference function
+# (lungct.metrics), graphed by the dashboard (infra/monitoring.py).
+METRIC_NAMESPACE = PROJECT
+METRIC_DIMENSION = "env"
+METRIC_IMAGES = "ImagesWritten"
+METRIC_CLASSIFIED = "Classified"
+METRIC_REJECTED = "Rejected"
+METRIC_REVIEW_FLAGGED = "ReviewFlagged"
+METRIC_NOT_CT_LIKE = "NotCtLike"
+METRIC_MEAN_CONFIDENCE = "MeanConfidence"
+METRIC_IMAGE_LATENCY = "ImageLatency"  # ms per image: download + decode + predict
+METRIC_PREDICTED_PREFIX = "Predicted_"  # + label, e.g. Predicted_adenocarcinoma
+
+
+def predicted_metric(label: str) -> str:
+    return f"{METRIC_PREDICTED_PREFIX}{label}"
+
+
 _ENV_RE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
 
 

@@ -5,6 +5,8 @@ the pipeline, not clinical performance.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import time
 from pathlib import Path
@@ -54,7 +56,8 @@ def run_demo(examples: Path | None = None, *, epochs: int = 20, image_size: int 
             keys = submit(ctx, study.name, [study])
             say(f"        {study.name}: {len(keys)} file(s)")
         step(5, "running the worker (the real Lambda handler) until the queue is empty")
-        stats = Worker(ctx).run(until_empty=True, idle_s=1.5, max_seconds=600)
+        with contextlib.redirect_stdout(io.StringIO()):  # the handler's per-batch metric lines are for CloudWatch
+            stats = Worker(ctx).run(until_empty=True, idle_s=1.5, max_seconds=600)
         say(f"        {stats.received} messages in {stats.batches} batches, {stats.failed} retried")
         step(6, "results")
         store = ResultStore(ctx.client("dynamodb"), ctx.names.results_table)

@@ -2,7 +2,7 @@
 
 The handler prints one EMF JSON document per batch to stdout; Lambda ships stdout to CloudWatch
 Logs, which turns the document into metrics without any API call. Namespace ``lungct``, one
-dimension ``env``. Metric names are constants here, so the dashboard can import them.
+dimension ``env``. Metric names live in :mod:`lungct.config`, shared with the dashboard.
 """
 from __future__ import annotations
 
@@ -11,24 +11,25 @@ import sys
 import time
 from typing import Any, Iterable, Sequence, TextIO
 
-NAMESPACE = "lungct"
-DIMENSION = "env"
-IMAGES = "ImagesWritten"
-CLASSIFIED = "Classified"
-REJECTED = "Rejected"
-REVIEW_FLAGGED = "ReviewFlagged"
-NOT_CT_LIKE = "NotCtLike"
-MEAN_CONFIDENCE = "MeanConfidence"
-PREDICTED_PREFIX = "Predicted_"  # + label, e.g. Predicted_adenocarcinoma
-
-
-def predicted_metric(label: str) -> str:
-    return f"{PREDICTED_PREFIX}{label}"
+from lungct.config import (
+    METRIC_CLASSIFIED as CLASSIFIED,
+    METRIC_DIMENSION as DIMENSION,
+    METRIC_IMAGE_LATENCY as IMAGE_LATENCY,
+    METRIC_IMAGES as IMAGES,
+    METRIC_MEAN_CONFIDENCE as MEAN_CONFIDENCE,
+    METRIC_NAMESPACE as NAMESPACE,
+    METRIC_NOT_CT_LIKE as NOT_CT_LIKE,
+    METRIC_REJECTED as REJECTED,
+    METRIC_REVIEW_FLAGGED as REVIEW_FLAGGED,
+    predicted_metric,
+)
 
 
 def metric_names(labels: Sequence[str]) -> list[str]:
-    """Every metric a batch document may carry (MeanConfidence only when something was classified)."""
-    return [IMAGES, CLASSIFIED, REJECTED, REVIEW_FLAGGED, NOT_CT_LIKE, MEAN_CONFIDENCE, *map(predicted_metric, labels)]
+    """Every metric a batch document may carry (MeanConfidence only when something was classified,
+    ImageLatency only when results carry timings)."""
+    return [IMAGES, CLASSIFIED, REJECTED, REVIEW_FLAGGED, NOT_CT_LIKE, MEAN_CONFIDENCE,
+            *map(predicted_metric, labels), IMAGE_LATENCY]
 
 
 def batch_document(env: str, results: Iterable[Any], labels: Sequence[str], *,
@@ -46,9 +47,12 @@ def batch_document(env: str, results: Iterable[Any], labels: Sequence[str], *,
     confidences = [float(r.confidence) for r in classified if r.confidence is not None]
     if confidences:
         values[MEAN_CONFIDENCE] = round(sum(confidences) / len(confidences), 4)
+    latencies = [round(sum((r.timings_ms or {}).values()), 2) for r in results if r.timings_ms]
     for label in labels:
         values[predicted_metric(label)] = sum(1 for r in classified if r.label == label)
-    units = {MEAN_CONFIDENCE: "None"}
+    units = {MEAN_CONFIDENCE: "None", IMAGE_LATENCY: "Milliseconds"}
+    if latencies:  # EMF takes an array: one value per image, so the dashboard gets percentiles
+        values[IMAGE_LATENCY] = latencies[:100]  # type: ignore[assignment]
     return {
         "_aws": {
             "Timestamp": int(time.time() * 1000) if timestamp_ms is None else timestamp_ms,

@@ -245,8 +245,14 @@ def test_monitoring_alarms_rule_and_dashboard(synthesized, env):
                           "detail": {"status": ["FAILED"], "jobQueue": Match.any_value()}}},
     )
     body = json.dumps(only(resources_of(monitoring, "AWS::CloudWatch::Dashboard"))["Properties"]["DashboardBody"])
-    for metric in ("ImagesClassified", "ImagesRejected", "InferenceLatency", "Predictions", "Confidence"):
-        assert metric in body
+    # the dashboard graphs what lungct.metrics emits, by the names both import from lungct.config
+    from lungct import config
+    from lungct.labels import LABELS
+
+    shown = [config.METRIC_CLASSIFIED, config.METRIC_REJECTED, config.METRIC_IMAGE_LATENCY,
+             config.METRIC_MEAN_CONFIDENCE, *map(config.predicted_metric, LABELS)]
+    for metric in shown:
+        assert f'\\"{metric}\\"' in body, metric
 
 
 @pytest.mark.parametrize("env", ENVS)

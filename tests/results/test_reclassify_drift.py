@@ -108,12 +108,15 @@ def test_emf_document_counts_classes_confidence_and_flags():
                result("b.png", {"adenocarcinoma": 0.5, "normal": 0.5}, needs_review=True),
                result("c.png", status="REJECTED")]
     results[1].review_reasons = ["not_ct_like:colour"]
+    results[0].timings_ms = {"download": 1.5, "decode": 2.0, "predict": 3.0}
+    results[2].timings_ms = {"download": 1.0, "decode": 0.5}
     labels = ["adenocarcinoma", "large_cell_carcinoma", "normal", "squamous_cell_carcinoma"]
     doc = batch_document("dev", results, labels, timestamp_ms=1)
     assert (doc["Classified"], doc["Rejected"], doc["ReviewFlagged"], doc["NotCtLike"]) == (2, 1, 1, 1)
     assert doc["MeanConfidence"] == 0.7 and doc["Predicted_normal"] == 1 and doc["Predicted_adenocarcinoma"] == 1
-    names = [m["Name"] for m in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
-    assert names == metric_names(labels)
+    assert doc["ImageLatency"] == [6.5, 1.5]  # one value per image that has timings
+    metrics = {m["Name"]: m["Unit"] for m in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert list(metrics) == metric_names(labels) and metrics["ImageLatency"] == "Milliseconds"
 
 
 def test_psi_reads_as_documented():
