@@ -17,6 +17,7 @@ import numpy as np
 from lungct.errors import ArtifactError
 from lungct.imaging import PREPROCESSING_ID, PreprocessParams
 from lungct.model.artifact import ModelCard, file_sha256, write_card
+from lungct.model.cam import HEAD_FILE
 
 MODEL_FILE = "model.tflite"
 OUTPUTS = {"probabilities": "probabilities", "features": "features"}
@@ -69,8 +70,13 @@ def export_artifact(
     metrics: dict[str, Any] | None = None,
     notes: str = "",
     extra: dict[str, Any] | None = None,
+    head: tuple[np.ndarray, np.ndarray] | None = None,
+    mlflow_run_id: str | None = None,
 ) -> ModelCard:
-    """Write ``out_dir`` as a serving artifact; raises ParityError (leaving no card) if it disagrees."""
+    """Write ``out_dir`` as a serving artifact; raises ParityError (leaving no card) if it disagrees.
+
+    ``head`` (dense kernel, bias) is stored as ``head.npz`` for class activation maps at serving.
+    """
     out_dir = Path(out_dir)
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -85,6 +91,13 @@ def export_artifact(
             f"exported model agrees with Keras on {check['top1_agreement']:.1%} of {check['images']} images, "
             f"below the required {min_agreement:.1%}; not publishing it"
         )
+    extra = dict(extra or {})
+    if head is not None:
+        kernel, bias = head
+        np.savez(out_dir / HEAD_FILE, kernel=np.asarray(kernel, np.float32), bias=np.asarray(bias, np.float32))
+        extra.setdefault("head_file", HEAD_FILE)
+    if mlflow_run_id is not None:
+        extra.setdefault("mlflow_run_id", mlflow_run_id)
     card = ModelCard(
         name=name,
         version=version,
@@ -101,7 +114,7 @@ def export_artifact(
         parity=check,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         notes=notes,
-        **(extra or {}),
+        **extra,
     )
     write_card(out_dir, card)
     return card

@@ -39,6 +39,7 @@ class ModelCard:
     thresholds: dict[str, float] = field(default_factory=lambda: {"review_confidence": 0.6})
     reference: dict[str, Any] = field(default_factory=dict)
     mlflow_run_id: str | None = None
+    head_file: str | None = None  # optional: dense kernel + bias (.npz) for class activation maps
     created_at: str = ""
     intended_use: str = "research use only, not for diagnostic use"
     notes: str = ""
