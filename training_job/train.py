@@ -31,6 +31,7 @@ from training_job.prepare import EVAL_SPLITS, Prepared, Row
 Progress = Callable[[str], None]
 MODEL_FILE = "model.keras"
 TRAIN_INFO = "train.json"
+HISTORY_CSV = "history.csv"
 
 __all__ = ["EVAL_SPLITS", "TrainConfig", "TrainResult", "class_weights", "fit", "load_classifier",
            "load_rows", "load_tensors", "save", "set_seeds", "train"]
@@ -131,7 +132,10 @@ def macro_f1(y_true: np.ndarray, probs: np.ndarray) -> float:
 
 
 def _callbacks(phase: int, x_val: np.ndarray | None, y_val: np.ndarray, config: TrainConfig,
-               history: list[dict[str, Any]], progress: Progress, batch_size: int) -> list[Any]:
+               history: list[dict[str, Any]], progress: Progress, batch_size: int,
+               start: tuple[float, Any] | None = None) -> list[Any]:
+    """Early stopping on validation macro-F1 and per-epoch lines. ``start`` (score, weights) is the
+    result to beat: fine-tuning that never improves on phase 1 leaves phase 1's weights."""
     import keras
 
     class MacroF1Stopping(keras.callbacks.Callback):
@@ -140,7 +144,8 @@ def _callbacks(phase: int, x_val: np.ndarray | None, y_val: np.ndarray, config: 
         def __init__(self) -> None:
             super().__init__()
             self.best, self.best_epoch, self.best_weights, self.wait = -1.0, 0, None, 0
-
+            if start is not None and start[1] is not None:
+                self.best, self.best_weights = start
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs if logs is not None else {}
             if x_val is None or not len(x_val):
@@ -201,7 +206,8 @@ def fit(prepared: Prepared, config: TrainConfig, *, progress: Progress = print) 
     cbs = _callbacks(1, f_val, y_val, config, history, progress, config.batch_size)
     clf.head.fit(f_train, y_train, epochs=config.epochs, batch_size=config.batch_size, class_weight=weights,
                  verbose=0, callbacks=cbs, shuffle=True)
-    best = {"phase1_val_macro_f1": cbs[0].best if cbs[0].best >= 0 else None, "phase1_best_epoch": cbs[0].best_epoch}
+    best: dict[str, Any] = {"phase1_val_macro_f1": cbs[0].best if cbs[0].best >= 0 else None,
+                            "phase1_best_epoch": cbs[0].best_epoch}
 
     # Phase 2: fine-tune block5 on augmented images at a low learning rate.
     if config.fine_tune_epochs > 0:
@@ -215,10 +221,12 @@ def fit(prepared: Prepared, config: TrainConfig, *, progress: Progress = print) 
         ds = ds.prefetch(tf.data.AUTOTUNE)
         clf.train_model.compile(optimizer=keras.optimizers.Adam(config.fine_tune_learning_rate),
                                 loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        cbs = _callbacks(2, x_val if len(x_val) else None, y_val, config, history, progress, config.batch_size)
+        phase1 = (best["phase1_val_macro_f1"], clf.train_model.get_weights()) if len(x_val) else None
+        cbs = _callbacks(2, x_val if len(x_val) else None, y_val, config, history, progress, config.batch_size,
+                         start=phase1)
         clf.train_model.fit(ds, epochs=config.fine_tune_epochs, verbose=0, callbacks=cbs, shuffle=False)
         best.update({"phase2_val_macro_f1": cbs[0].best if cbs[0].best >= 0 else None,
-                     "phase2_best_epoch": cbs[0].best_epoch})
+                     "phase2_best_epoch": cbs[0].best_epoch})  # epoch 0: phase 1's weights were kept
         set_fine_tuning(clf, block=None)
     return TrainResult(clf=clf, config=config, params=params, history=history, best=best, mixed_precision=mixed)
 
@@ -231,6 +239,11 @@ def save(result: TrainResult, out_dir: Path) -> Path:
     info = {"config": asdict(result.config), "history": result.history, "best": result.best,
             "mixed_precision": result.mixed_precision, "labels": list(LABELS)}
     (out_dir / TRAIN_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    columns = ["step", "phase", "epoch", "loss", "accuracy", "val_macro_f1"]
+    lines = [",".join(columns)] + [
+        ",".join("" if r.get(c) is None else str(r.get(c)) for c in columns) for r in result.history
+    ]
+    (out_dir / HISTORY_CSV).write_text("\n".join(lines) + "\n")
     return out_dir
 
 
