@@ -181,12 +181,18 @@ def champion(mlflow_client: Any, name: str = REGISTERED_MODEL) -> Any | None:
 
 
 def list_versions(mlflow_client: Any, name: str = REGISTERED_MODEL) -> list[dict[str, Any]]:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        aliases = mlflow_client.get_registered_model(name).aliases or {}
+    except MlflowException:
+        return []
     versions = mlflow_client.search_model_versions(f"name='{name}'")
     rows = []
     for v in sorted(versions, key=lambda v: int(v.version)):
         rows.append({
             "version": str(v.version),
-            "aliases": sorted(getattr(v, "aliases", []) or []),
+            "aliases": sorted(a for a, ver in aliases.items() if str(ver) == str(v.version)),
             GATE_METRIC: v.tags.get(GATE_METRIC, ""),
             "eval_manifest": v.tags.get("eval_manifest_sha256", "")[:12],
             "parity": v.tags.get("parity_passed", ""),
