@@ -178,3 +178,12 @@ def test_the_prepare_stage_reads_params_yaml(planted_dataset, tmp_path):
     assert main(["prepare", "--params", str(params), "--out", str(tmp_path / "out")]) == 0
     report = json.loads((tmp_path / "out" / "prepare" / "dedup.json").read_text())
     assert report["excluded"]["conflicting_labels"] == 2
+
+
+def test_re_evaluating_a_champion_artifact_on_the_same_manifest_gives_its_recorded_score(job, mlflow_client):
+    from training_job import pipeline, prepare, registry
+
+    champion = mlflow_client.get_model_version("lungct-vgg16", "1")
+    score = pipeline.artifact_scorer(mlflow_client, prepare.read(job["work"] / "prepare"))(champion)
+    assert score == pytest.approx(float(champion.tags["dedup_macro_f1"]), abs=1e-6)
+    assert registry.GATE_METRIC in champion.tags
