@@ -94,11 +94,21 @@ def build_augmentation(*, seed: int = 42, rotation: float = 0.03, shift: float =
     )
 
 
-def use_mixed_precision_if_gpu() -> bool:
-    """``mixed_float16`` on a GPU (the final Dense stays float32); float32 on a CPU."""
-    import keras
-    import tensorflow as tf
+PRECISIONS = ("auto", "mixed", "float32")
 
-    on_gpu = bool(tf.config.list_physical_devices("GPU"))
-    keras.mixed_precision.set_global_policy("mixed_float16" if on_gpu else "float32")
-    return on_gpu
+
+def use_mixed_precision_if_gpu(precision: str = "auto") -> bool:
+    """Set the global policy: ``mixed_float16`` on a GPU with ``auto`` (the final Dense stays
+    float32), or as asked with ``mixed`` / ``float32``. Returns whether training runs mixed."""
+    import keras
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; received precision={precision!r}")
+    if precision == "auto":
+        import tensorflow as tf
+
+        mixed = bool(tf.config.list_physical_devices("GPU"))
+    else:
+        mixed = precision == "mixed"
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    return mixed

@@ -52,6 +52,7 @@ class TrainConfig:
     val_fraction: float = 0.15
     patience: int = 5
     augment: bool = True
+    precision: str = "auto"  # auto: mixed_float16 on a GPU, float32 on a CPU | mixed | float32
     min_agreement: float = 0.99
     name: str = REGISTERED_MODEL
     version: str | None = None
@@ -184,7 +185,7 @@ def fit(prepared: Prepared, config: TrainConfig, *, progress: Progress = print) 
     from training_job.weights import resolve_weights
 
     set_seeds(config.seed)
-    mixed = use_mixed_precision_if_gpu()
+    mixed = use_mixed_precision_if_gpu(config.precision)
     params = PreprocessParams(size=config.image_size)
     x_train, y_train = load_rows(prepared.role("train"), params)
     x_val, y_val = load_rows(prepared.role("val"), params)
@@ -271,6 +272,19 @@ def head_weights(clf: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(kernel, np.float32), np.asarray(bias, np.float32)
 
 
+def float32_twin(result: TrainResult) -> Any:
+    """The trained weights in a float32 model: evaluation and export never run mixed."""
+    import keras
+
+    from training_job.model import build_classifier
+
+    keras.mixed_precision.set_global_policy("float32")
+    config = result.config
+    twin = build_classifier(image_size=config.image_size, weights=None, dropout=config.dropout)
+    twin.train_model.set_weights(result.clf.train_model.get_weights())
+    return twin
+
+
 def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: Progress = print) -> ModelCard:
     """Folder in, serving artifact out: prepare -> fit -> evaluate -> export (no files besides the artifact)."""
     from training_job.evaluate import evaluate_classifier, summary_metrics
@@ -280,20 +294,12 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: Progr
     prepared = prepare([Path(data_dir)], holdout=config.holdout, val_fraction=config.val_fraction, seed=config.seed)
     progress(summary_line(prepared.report))
     result = fit(prepared, config, progress=progress)
-    evaluation = evaluate_classifier(result.clf, prepared, result.params, batch_size=config.batch_size)
+    clf = float32_twin(result) if result.mixed_precision else result.clf
+    evaluation = evaluate_classifier(clf, prepared, result.params, batch_size=config.batch_size)
     version = config.version or datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
     parity_images = evaluation.x if len(evaluation.x) else load_rows(prepared.role("train")[:32], result.params)[0]
-    if result.mixed_precision:  # export from a float32 twin of the trained model
-        import keras
-
-        from training_job.model import build_classifier
-
-        keras.mixed_precision.set_global_policy("float32")
-        twin = build_classifier(image_size=config.image_size, weights=None, dropout=config.dropout)
-        twin.train_model.set_weights(result.clf.train_model.get_weights())
-        result.clf = twin
     card = export_artifact(
-        result.clf.serving_model,
+        clf.serving_model,
         Path(out_dir),
         name=config.name,
         version=version,
@@ -303,7 +309,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: Progr
         min_agreement=config.min_agreement,
         metrics=summary_metrics(evaluation.report),
         notes=config.notes,
-        head=head_weights(result.clf),
+        head=head_weights(clf),
     )
     progress(f"artifact: {out_dir} ({card.name} {card.version}, parity {card.parity['top1_agreement']:.1%})")
     return card
