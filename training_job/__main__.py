@@ -30,12 +30,20 @@ def apply_overrides(params: Any, overrides: Sequence[str]) -> None:
     """``section.key=value`` (e.g. ``train.epochs=2``) onto a :class:`Params`."""
     from lungct.errors import ConfigurationError
 
+    scalars = {"gate.tolerance": "tolerance", "evaluate.cam_images": "cam_images", "export.min_agreement": "min_agreement"}
     for item in overrides:
         key, sep, raw = item.partition("=")
         section, _, name = key.partition(".")
+        if sep and key in scalars:
+            setattr(params, scalars[key], _parse_value(raw))
+            if key == "export.min_agreement":
+                params.train.min_agreement = params.min_agreement
+            continue
         target = {"data": params.data, "train": params.train}.get(section)
         if not sep or target is None or not hasattr(target, name):
-            raise ConfigurationError(f"--set {item!r}: expected data.KEY=VALUE or train.KEY=VALUE with a known KEY")
+            raise ConfigurationError(
+                f"--set {item!r}: expected data.KEY=VALUE, train.KEY=VALUE (known keys) or one of {sorted(scalars)}"
+            )
         setattr(target, name, _parse_value(raw))
 
 
@@ -76,6 +84,7 @@ def run_stage(stage: str, params_path: Path, out: Path, overrides: Sequence[str]
 
 
 def run_job(args: argparse.Namespace) -> int:
+    from lungct.config import validate_env
     from training_job import pipeline
 
     environ = dict(os.environ)
@@ -88,8 +97,6 @@ def run_job(args: argparse.Namespace) -> int:
     job.tracking_uri = args.tracking_uri or job.tracking_uri
     job.work_dir = args.work_dir or job.work_dir
     job.publish = job.publish and not args.no_publish
-    from lungct.config import validate_env
-
     validate_env(job.env)
     result = pipeline.run_job(job)
     state = "champion" if result.promoted else "challenger"
