@@ -19,8 +19,11 @@ from PIL import Image
 
 from lungct.config import HEATMAP_PREFIX
 from lungct.keys import validate_image_path, validate_study_id
+from lungct.model import cam
+from lungct.model.cam import HEAD_FILE, class_activation_map
 
-HEAD_FILE = "head.npz"
+__all__ = ["class_activation_map", "heatmap_key", "load_head", "overlay_png", "upsample"]
+
 OVERLAY_SIDE = 256
 _heads: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
 _heads_lock = threading.Lock()
@@ -36,27 +39,8 @@ def load_head(directory: Path, sha256: str = "") -> tuple[np.ndarray, np.ndarray
     key = f"{Path(directory).resolve()}@{sha256}"
     with _heads_lock:
         if key not in _heads:
-            path = Path(directory) / HEAD_FILE
-            if path.is_file():
-                with np.load(path) as data:
-                    _heads[key] = (np.asarray(data["kernel"], np.float32), np.asarray(data["bias"], np.float32))
-            else:
-                _heads[key] = None
+            _heads[key] = cam.load_head(directory) if (Path(directory) / HEAD_FILE).is_file() else None
         return _heads[key]
-
-
-def class_activation_map(features: np.ndarray, kernel: np.ndarray, class_index: int) -> np.ndarray:
-    """``(h, w, c)`` conv features and a ``(c, classes)`` kernel -> ``(h, w)`` map scaled to 0..1.
-
-    Negative evidence is clipped: the map shows where the class is supported.
-    """
-    if features.ndim != 3 or kernel.ndim != 2 or features.shape[-1] != kernel.shape[0]:
-        raise ValueError(
-            f"features (h, w, c) and kernel (c, classes) must agree; received {features.shape} and {kernel.shape}"
-        )
-    cam = np.maximum(features.astype(np.float32) @ kernel[:, class_index].astype(np.float32), 0.0)
-    peak = float(cam.max())
-    return cam / peak if peak > 0 else cam
 
 
 def upsample(cam: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -92,10 +76,3 @@ def overlay_png(pixels: np.ndarray, cam: np.ndarray, *, side: int = OVERLAY_SIDE
     buf = io.BytesIO()
     Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), mode="RGB").save(buf, format="PNG", optimize=True)
     return buf.getvalue()
-
-
-def save_head(directory: Path, kernel: np.ndarray, bias: np.ndarray) -> Path:
-    """Write ``head.npz`` into an artifact folder (called by the export)."""
-    path = Path(directory) / HEAD_FILE
-    np.savez(path, kernel=np.asarray(kernel, np.float32), bias=np.asarray(bias, np.float32))
-    return path

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from lungct.errors import ArtifactError
-from lungct.heatmap import save_head
 from lungct.imaging import PREPROCESSING_ID, PreprocessParams
 from lungct.model.artifact import ModelCard, file_sha256, write_card
+from lungct.model.cam import HEAD_FILE, save_head
 
 MODEL_FILE = "model.tflite"
 OUTPUTS = {"probabilities": "probabilities", "features": "features"}
@@ -70,14 +70,19 @@ def export_artifact(
     metrics: dict[str, Any] | None = None,
     notes: str = "",
     extra: dict[str, Any] | None = None,
+    head: tuple[np.ndarray, np.ndarray] | None = None,
+    mlflow_run_id: str | None = None,
 ) -> ModelCard:
-    """Write ``out_dir`` as a serving artifact; raises ParityError (leaving no card) if it disagrees."""
+    """Write ``out_dir`` as a serving artifact; raises ParityError (leaving no card) if it disagrees.
+
+    The dense head (``head``, or the serving model's ``probabilities`` layer) is stored as ``head.npz``
+    for class activation maps at serving.
+    """
     out_dir = Path(out_dir)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     model_path = convert_to_litert(serving_model, out_dir / MODEL_FILE)
-    save_head(out_dir, *serving_model.get_layer("probabilities").get_weights())  # for class activation maps
     keras_probs = np.asarray(serving_model.predict(parity_images, verbose=0)["probabilities"])
     check = parity(keras_probs, litert_probabilities(model_path, parity_images))
     check["min_agreement"] = min_agreement
@@ -87,6 +92,13 @@ def export_artifact(
             f"exported model agrees with Keras on {check['top1_agreement']:.1%} of {check['images']} images, "
             f"below the required {min_agreement:.1%}; not publishing it"
         )
+    extra = dict(extra or {})
+    # the dense head, for class activation maps at serving (no second pass through the network)
+    kernel, bias = head if head is not None else serving_model.get_layer("probabilities").get_weights()
+    extra.setdefault("head_file", HEAD_FILE)
+    extra.setdefault("head_sha256", file_sha256(save_head(out_dir, kernel, bias)))
+    if mlflow_run_id is not None:
+        extra.setdefault("mlflow_run_id", mlflow_run_id)
     card = ModelCard(
         name=name,
         version=version,
@@ -103,7 +115,7 @@ def export_artifact(
         parity=check,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         notes=notes,
-        **(extra or {}),
+        **extra,
     )
     write_card(out_dir, card)
     return card

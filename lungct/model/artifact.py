@@ -39,6 +39,8 @@ class ModelCard:
     thresholds: dict[str, float] = field(default_factory=lambda: {"review_confidence": 0.6})
     reference: dict[str, Any] = field(default_factory=dict)
     mlflow_run_id: str | None = None
+    head_file: str | None = None  # optional: dense kernel + bias (.npz) for class activation maps
+    head_sha256: str | None = None
     created_at: str = ""
     intended_use: str = "research use only, not for diagnostic use"
     notes: str = ""
@@ -97,10 +99,14 @@ def load_card(directory: Path, *, verify: bool = True) -> ModelCard:
         model_path = directory / card.model_file
         if not model_path.is_file():
             raise ArtifactError(f"model file {model_path} named in {MODEL_CARD} is missing")
-        actual = file_sha256(model_path)
-        if actual != card.sha256:
-            raise ArtifactError(
-                f"model file {model_path} has sha256 {actual}, {MODEL_CARD} says {card.sha256}: "
-                "the artifact was altered or corrupted; publish it again"
-            )
+        for name, expected in ((card.model_file, card.sha256), (card.head_file, card.head_sha256)):
+            if not name or not expected:
+                continue
+            path = directory / name
+            actual = file_sha256(path) if path.is_file() else "missing"
+            if actual != expected:
+                raise ArtifactError(
+                    f"{path} has sha256 {actual}, {MODEL_CARD} says {expected}: "
+                    "the artifact was altered or corrupted; publish it again"
+                )
     return card

@@ -19,7 +19,7 @@ def test_cam_is_the_dense_kernel_applied_at_each_position():
     assert cam0[0, 2] == 1.0 and cam0[2, 0] == 0.25 and cam0.sum() == 1.25
     cam1 = class_activation_map(features, kernel, 1)
     assert cam1[2, 0] == 1.0 and cam1[0, 2] == 0.0  # negative evidence clipped
-    with pytest.raises(ValueError, match="must agree"):
+    with pytest.raises(ValueError, match="features must be"):
         class_activation_map(features, kernel[:1], 0)
 
 
