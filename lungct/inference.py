@@ -78,6 +78,14 @@ def is_transient(exc: Exception) -> bool:
     return code in _TRANSIENT_CODES or int(status) >= 500
 
 
+def _superseded(ref: ObjectRef, etag: str, version_id: str) -> bool:
+    """The event names another version than the current one (by version id, else by etag)."""
+    if ref.version_id and version_id:
+        return ref.version_id != version_id
+    event_etag = ref.etag.strip('"')
+    return bool(event_etag and etag and event_etag != etag)
+
+
 class InferencePipeline:
     """Classifies a batch of uploaded objects and stores one result per object."""
 
@@ -101,11 +109,17 @@ class InferencePipeline:
         existing = self.store.get_many([(r.study_id, r.image) for r in refs]) if refs else {}
         outcomes: list[Outcome | None] = [None] * len(refs)
         todo: list[int] = []
+        first_of: dict[tuple[str, str, str], int] = {}
+        repeats: dict[int, int] = {}  # the same object version twice in this batch: work once
         for i, ref in enumerate(refs):
             prior = existing.get((ref.study_id, ref.image))
-            if prior is not None and self._same_work(prior, ref, classifier):
+            ident = (ref.bucket, ref.key.key, ref.version_id or ref.etag.strip('"'))
+            if ident in first_of and ident[2]:
+                repeats[i] = first_of[ident]
+            elif prior is not None and self._same_work(prior, ref, classifier):
                 outcomes[i] = Outcome(ref, DUPLICATE, prior)
             else:
+                first_of.setdefault(ident, i)
                 todo.append(i)
         # Downloads and decodes overlap on the pool; prediction runs once for the whole batch.
         fetched = list(self._pool.map(lambda i: self._fetch(refs[i], classifier), todo))
@@ -118,6 +132,11 @@ class InferencePipeline:
                 f.outcome = Outcome(f.ref, WRITTEN, self._rejected(f, classifier, existing))
         for i, outcome in zip(todo, self._pool.map(self._store, [f.outcome for f in fetched])):
             outcomes[i] = outcome
+        for i, j in repeats.items():
+            first = outcomes[j]
+            assert first is not None
+            status = FAILED if first.status == FAILED else DUPLICATE
+            outcomes[i] = Outcome(refs[i], status, first.result, first.error)
         return [o for o in outcomes if o is not None]
 
     @staticmethod
@@ -131,15 +150,22 @@ class InferencePipeline:
     def _fetch(self, ref: ObjectRef, classifier: Classifier) -> _Fetched:
         f = _Fetched(ref)
         t0 = time.perf_counter()
+        # Always the current version: a late event for an older upload must not store the older
+        # image's result over the newer one (S3 LastModified has whole seconds, so the store's
+        # condition alone cannot order two uploads within a second).
         kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key.key}
-        if ref.version_id:
-            kwargs["VersionId"] = ref.version_id
         try:
             resp = self._s3.get_object(**kwargs)
             f.etag = str(resp.get("ETag", "")).strip('"')
             f.version_id = str(resp.get("VersionId") or "")
             if f.version_id == "null":
                 f.version_id = ""
+            if _superseded(ref, f.etag, f.version_id):
+                resp["Body"].close()
+                log.info("event for an older upload; the newer upload's own event writes the result",
+                         extra={"study_id": ref.study_id, "image": ref.image})
+                f.outcome = Outcome(ref, STALE, error="superseded by a newer upload of the same key")
+                return f
             modified = resp.get("LastModified")
             f.modified = modified.isoformat() if modified is not None else ""
             length = int(resp.get("ContentLength") or 0)
