@@ -193,6 +193,10 @@ class InferencePipeline:
             f.tensor = preprocess_decoded(f.image, params)
         except ImageRejected as exc:
             f.rejected = exc
+        except Exception as exc:  # a decoder bug must cost this file, not the whole batch
+            log.exception("decoder failed; stored as rejected", extra={"study_id": ref.study_id, "image": ref.image})
+            f.rejected = ImageRejected("decode_error", f"the file could not be decoded ({type(exc).__name__}); "
+                                       "check that it is a valid PNG, JPEG or DICOM slice")
         f.timings_ms = {"download": (t1 - t0) * 1000.0, "decode": (time.perf_counter() - t1) * 1000.0}
         return f
 
