@@ -38,12 +38,22 @@ def read_dicom(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Return the windowed slice (float32, 0..255) and the non-identifying tags."""
     import pydicom  # deferred: only DICOM inputs pay for it
-    from pydicom.pixels import apply_modality_lut
 
     try:
         ds = pydicom.dcmread(io.BytesIO(data))
     except Exception as exc:  # pydicom raises many types for broken files
         raise ImageRejected("not_an_image", f"the DICOM file could not be read ({type(exc).__name__})") from exc
+    try:
+        return _slice_and_tags(ds, center, width, limits)
+    except ImageRejected:
+        raise
+    except Exception as exc:  # pydicom parses elements lazily: a broken one fails when first read
+        raise ImageRejected("bad_header", f"a DICOM header element could not be read ({type(exc).__name__})") from exc
+
+
+def _slice_and_tags(ds: Any, center: float, width: float, limits: ImageLimits) -> tuple[np.ndarray, dict[str, Any]]:
+    from pydicom.pixels import apply_modality_lut
+
     meta: dict[str, Any] = {tag: str(ds.get(tag, "")) for tag in SAFE_TAGS if ds.get(tag) is not None}
     modality = str(ds.get("Modality", "")).upper()
     if modality and modality not in CLASSIFIED_MODALITIES:

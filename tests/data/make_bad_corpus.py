@@ -141,6 +141,8 @@ def build_corpus() -> list[Case]:
         Case("bad-rescale.dcm", _patch_element(_ct_with_text_fields(), 0x28, 0x1053, b"DS", b"abc"), "REJECTED", "bad_header"),
         Case("nan-rescale.dcm", _patch_element(_ct_with_text_fields(), 0x28, 0x1053, b"DS", b"NaN"), "REJECTED", "bad_header"),
         Case("bad-frames.dcm", _patch_element(_ct_with_text_fields(), 0x28, 0x0008, b"IS", b"x"), "REJECTED", "bad_header"),
+        Case("bad-vr.dcm", _ct_with_text_fields().replace(b"\x08\x00\x60\x00CS", b"\x08\x00\x60\x00C\x00", 1),
+             "REJECTED", "bad_header", note="an unknown VR: pydicom fails only when the element is read"),
         Case("bomb-30000x30000.dcm", _dicom("JPEG2000.dcm", Modality="CT", Rows=30000, Columns=30000),
              "REJECTED", "too_many_pixels", note="compressed DICOM declaring a bomb: refused before decoding"),
         Case("ct.dcm", _dicom("CT_small.dcm"), "CLASSIFIED", note="the valid reference slice"),

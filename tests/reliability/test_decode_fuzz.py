@@ -86,3 +86,36 @@ def test_random_bytes_after_the_dicom_magic_decode_or_are_rejected(data):
 @given(mutated())
 def test_mutated_png_jpeg_dicom_decode_or_are_rejected(data):
     _decode_bounded(data)
+
+
+@lru_cache(maxsize=1)
+def dicom_seeds() -> tuple[tuple[bytes, int], ...]:
+    """Compressed and uncompressed DICOM, with the offset where the pixel data element starts."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    out = []
+    for name in ("CT_small.dcm", "JPEG2000.dcm", "MR_small_RLE.dcm"):
+        ds = pydicom.dcmread(get_testdata_file(name))
+        ds.Modality = "CT"
+        buf = io.BytesIO()
+        ds.save_as(buf, enforce_file_format=True)
+        data = buf.getvalue()
+        out.append((data, data.index(b"\xe0\x7f\x10\x00")))
+    return tuple(out)
+
+
+@st.composite
+def dicom_header_mutations(draw) -> bytes:
+    data, pixels_at = draw(st.sampled_from(dicom_seeds()))
+    data = bytearray(data)
+    for _ in range(draw(st.integers(1, 4))):
+        pos = draw(st.integers(132, pixels_at + 12))
+        data[pos : pos + draw(st.integers(1, 4))] = draw(st.binary(min_size=1, max_size=4))
+    return bytes(data)
+
+
+@FUZZ
+@given(dicom_header_mutations())
+def test_mutated_dicom_headers_decode_or_are_rejected(data):
+    _decode_bounded(data)
