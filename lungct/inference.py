@@ -8,6 +8,7 @@ the queue should retry.
 from __future__ import annotations
 
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -194,7 +195,11 @@ class InferencePipeline:
         except ImageRejected as exc:
             f.rejected = exc
         except Exception as exc:  # a decoder bug must cost this file, not the whole batch
-            log.exception("decoder failed; stored as rejected", extra={"study_id": ref.study_id, "image": ref.image})
+            # Type and place only: a decoder's message may quote header values (patient data).
+            tb = traceback.extract_tb(exc.__traceback__)[-1:] or [None]
+            where = f"{tb[0].filename.rsplit('/', 1)[-1]}:{tb[0].lineno}" if tb[0] else "?"
+            log.error("decoder failed; stored as rejected", extra={
+                "study_id": ref.study_id, "image": ref.image, "error_type": type(exc).__name__, "where": where})
             f.rejected = ImageRejected("decode_error", f"the file could not be decoded ({type(exc).__name__}); "
                                        "check that it is a valid PNG, JPEG or DICOM slice")
         f.timings_ms = {"download": (t1 - t0) * 1000.0, "decode": (time.perf_counter() - t1) * 1000.0}

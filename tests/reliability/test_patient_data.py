@@ -108,3 +108,20 @@ def test_no_identifying_dicom_value_reaches_results_logs_or_metrics(
     # What DICOM may contribute, by contract: UIDs and modality, nothing else.
     slice_item = next(i for i in raw_items if i["image"]["S"] == "slice.dcm")
     assert set(slice_item["dicom"]["M"]) <= {"StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "Modality"}
+
+
+def test_a_decoder_error_quoting_header_values_does_not_leak_them(embedded_aws, worker, s3, bucket, study_id,
+                                                                 store, monkeypatch, json_logs):
+    import lungct.inference as inference
+
+    def leaky(data, **kwargs):  # what pydicom does: "could not convert string to float: '<value>'"
+        raise ValueError(f"could not convert string to float: {IDENTIFYING['PatientName']!r}")
+
+    monkeypatch.setattr(inference, "decode", leaky)
+    s3.put_object(Bucket=bucket, Key=incoming_key(study_id, "x.dcm"), Body=_with_phi("CT_small.dcm"))
+    worker.run(until_empty=True, idle_s=0.3, max_seconds=60)
+    (result,) = store.query_study(study_id)
+    assert result.reason_code == "decode_error" and "Phiname" not in json.dumps(result.to_json())
+    (line,) = [e for e in json_logs.entries if e["message"] == "decoder failed; stored as rejected"]
+    assert line["error_type"] == "ValueError" and line["where"].startswith("test_patient_data.py:")
+    assert not any("Phiname" in text for text in json_logs.lines)
