@@ -143,3 +143,22 @@ def test_gone_object_malformed_body_and_test_event_are_acknowledged_once_with_a_
     malformed = json_logs.find("malformed message acknowledged without retry")
     assert len(malformed) == 3 and all("detail" in m for m in malformed)
     assert len(json_logs.find("s3:TestEvent acknowledged")) == 1
+
+
+def test_the_same_object_twice_in_one_invocation_is_worked_once(embedded_aws, worker, s3, sqs, bucket, store, study_id,
+                                                                faults, json_logs):
+    import lambda_infer.handler as handler_module
+    from lungct.local.worker import sqs_event
+
+    counter = faults(f"dynamodb:PutItem:0,s3:GetObject:0@{study_id}")  # rate 0: count only
+    _put(s3, bucket, study_id, "twice.png", 45)
+    (message,) = sqs.receive_message(QueueUrl=worker.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1,
+                                     VisibilityTimeout=60)["Messages"]
+    copy = {**message, "MessageId": "copy-" + message["MessageId"]}
+    response = handler_module.handler(sqs_event([message, copy], worker.queue_arn, "us-east-1"), None)
+    sqs.delete_message(QueueUrl=worker.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    assert response == {"batchItemFailures": []}
+    assert counter.stats.calls == {"s3:GetObject": 1, "dynamodb:PutItem": 1}  # one download, one write
+    (done,) = [e for e in json_logs.entries if e["message"] == "batch done"]
+    assert done["outcomes"] == {"written": 1, "duplicate": 1}
+    assert len(store.query_study(study_id)) == 1
