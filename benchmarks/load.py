@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -274,6 +275,8 @@ def run(config: LoadConfig, *, work_dir: Path | None = None, progress=print) -> 
         report.throughput_images_per_s = len(uploaded) / report.seconds if report.seconds else 0.0
     finally:
         aws.stop()
+        if work_dir is None:
+            shutil.rmtree(work, ignore_errors=True)
     return report
 
 
