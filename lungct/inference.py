@@ -8,6 +8,7 @@ the queue should retry.
 from __future__ import annotations
 
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -80,6 +81,14 @@ def is_transient(exc: Exception) -> bool:
     return code in _TRANSIENT_CODES or int(status) >= 500
 
 
+def _superseded(ref: ObjectRef, etag: str, version_id: str) -> bool:
+    """The event names another version than the current one (by version id, else by etag)."""
+    if ref.version_id and version_id:
+        return ref.version_id != version_id
+    event_etag = ref.etag.strip('"')
+    return bool(event_etag and etag and event_etag != etag)
+
+
 class InferencePipeline:
     """Classifies a batch of uploaded objects and stores one result per object."""
 
@@ -107,11 +116,17 @@ class InferencePipeline:
         existing = self.store.get_many([(r.study_id, r.image) for r in refs]) if refs else {}
         outcomes: list[Outcome | None] = [None] * len(refs)
         todo: list[int] = []
+        first_of: dict[tuple[str, str, str], int] = {}
+        repeats: dict[int, int] = {}  # the same object version twice in this batch: work once
         for i, ref in enumerate(refs):
             prior = existing.get((ref.study_id, ref.image))
-            if prior is not None and self._same_work(prior, ref, classifier):
+            ident = (ref.bucket, ref.key.key, ref.version_id or ref.etag.strip('"'))
+            if ident in first_of and ident[2]:
+                repeats[i] = first_of[ident]
+            elif prior is not None and self._same_work(prior, ref, classifier):
                 outcomes[i] = Outcome(ref, DUPLICATE, prior)
             else:
+                first_of.setdefault(ident, i)
                 todo.append(i)
         # Downloads and decodes overlap on the pool; prediction runs once for the whole batch.
         fetched = list(self._pool.map(lambda i: self._fetch(refs[i], classifier), todo))
@@ -126,6 +141,11 @@ class InferencePipeline:
                 f.outcome = Outcome(f.ref, WRITTEN, self._rejected(f, classifier, existing))
         for i, outcome in zip(todo, self._pool.map(self._store, [f.outcome for f in fetched])):
             outcomes[i] = outcome
+        for i, j in repeats.items():
+            first = outcomes[j]
+            assert first is not None
+            status = FAILED if first.status == FAILED else DUPLICATE
+            outcomes[i] = Outcome(refs[i], status, first.result, first.error)
         return [o for o in outcomes if o is not None]
 
     @staticmethod
@@ -139,15 +159,22 @@ class InferencePipeline:
     def _fetch(self, ref: ObjectRef, classifier: Classifier) -> _Fetched:
         f = _Fetched(ref)
         t0 = time.perf_counter()
+        # Always the current version: a late event for an older upload must not store the older
+        # image's result over the newer one (S3 LastModified has whole seconds, so the store's
+        # condition alone cannot order two uploads within a second).
         kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key.key}
-        if ref.version_id:
-            kwargs["VersionId"] = ref.version_id
         try:
             resp = self._s3.get_object(**kwargs)
             f.etag = str(resp.get("ETag", "")).strip('"')
             f.version_id = str(resp.get("VersionId") or "")
             if f.version_id == "null":
                 f.version_id = ""
+            if _superseded(ref, f.etag, f.version_id):
+                resp["Body"].close()
+                log.info("event for an older upload; the newer upload's own event writes the result",
+                         extra={"study_id": ref.study_id, "image": ref.image})
+                f.outcome = Outcome(ref, STALE, error="superseded by a newer upload of the same key")
+                return f
             modified = resp.get("LastModified")
             f.modified = modified.isoformat() if modified is not None else ""
             length = int(resp.get("ContentLength") or 0)
@@ -175,6 +202,14 @@ class InferencePipeline:
             f.tensor = preprocess_decoded(f.image, params)
         except ImageRejected as exc:
             f.rejected = exc
+        except Exception as exc:  # a decoder bug must cost this file, not the whole batch
+            # Type and place only: a decoder's message may quote header values (patient data).
+            tb = traceback.extract_tb(exc.__traceback__)[-1:] or [None]
+            where = f"{tb[0].filename.rsplit('/', 1)[-1]}:{tb[0].lineno}" if tb[0] else "?"
+            log.error("decoder failed; stored as rejected", extra={
+                "study_id": ref.study_id, "image": ref.image, "error_type": type(exc).__name__, "where": where})
+            f.rejected = ImageRejected("decode_error", f"the file could not be decoded ({type(exc).__name__}); "
+                                       "check that it is a valid PNG, JPEG or DICOM slice")
         f.timings_ms = {"download": (t1 - t0) * 1000.0, "decode": (time.perf_counter() - t1) * 1000.0}
         return f
 

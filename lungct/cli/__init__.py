@@ -10,14 +10,14 @@ from lungct.errors import LungctError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from lungct.cli import demo, local, models, registry, studies, train
+    from lungct.cli import demo, dlq, local, models, registry, studies, train
 
     parser = argparse.ArgumentParser(
         prog="lungct",
         description=f"Classify chest CT slices on AWS or an embedded AWS. {DISCLAIMER}",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (local, studies, models, registry, train, demo):
+    for module in (local, studies, models, registry, train, dlq, demo):
         module.register(sub)
     return parser
 

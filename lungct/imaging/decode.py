@@ -34,7 +34,7 @@ def decode(data: bytes, *, limits: ImageLimits = DEFAULT_LIMITS, window_center: 
     """Decode PNG, JPEG or DICOM bytes; raise ImageRejected with a reason a person understands."""
     limits.check_bytes(data)
     if dicom.looks_like_dicom(data):
-        pixels, meta = dicom.read_dicom(data, center=window_center, width=window_width)
+        pixels, meta = dicom.read_dicom(data, center=window_center, width=window_width, limits=limits)
         height, width = pixels.shape
         limits.check_size(width, height)
         return DecodedImage(pixels, "DICOM", "HU", width, height, 0.0, meta)

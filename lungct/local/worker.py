@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from lungct.aws import AwsContext
+from lungct.local.faults import install_from_environ
 from lungct.logs import get_logger
 
 log = get_logger("lungct.worker")
@@ -78,6 +79,8 @@ class Worker:
         self.ctx = ctx
         self.batch_size = min(10, batch_size)
         self._configure_handler_environment()
+        # LUNGCT_FAULTS (local only): transient faults on the clients the handler builds next.
+        self.faults = install_from_environ()
         self._handler = handler or _default_handler()
         sqs = ctx.client("sqs")
         self.queue_url = sqs.get_queue_url(QueueName=ctx.names.queue)["QueueUrl"]
