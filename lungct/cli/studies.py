@@ -66,8 +66,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def format_table(document: dict) -> str:
     rows = [("image", "status", "finding", "confidence", "review", "model")]
+    rejected: list[str] = []
     for r in document["images"]:
-        finding = DISPLAY_NAMES.get(r.get("label") or "", "") if r["status"] == "CLASSIFIED" else (r.get("reason") or "")
+        if r["status"] == "CLASSIFIED":
+            finding = DISPLAY_NAMES.get(r.get("label") or "", "")
+        else:  # the full reason goes under the table, where it is not cut
+            rejected.append(f"  {r['image']}: {r.get('reason') or r.get('reason_code') or 'no reason recorded'}")
+            finding = f"({r.get('reason_code') or 'rejected'})"
         conf = f"{r['confidence']:.2f}" if r.get("confidence") is not None else "-"
         review = ",".join(r.get("review_reasons") or []) if r.get("needs_review") else ""
         rows.append((r["image"], r["status"], finding, conf, review, str(r.get("model_version") or "-")))
@@ -75,6 +80,8 @@ def format_table(document: dict) -> str:
     lines = [f"Study {document['study_id']}: {len(document['images'])} image(s)"]
     for row in rows:
         lines.append("  ".join(str(c)[:60].ljust(w) for c, w in zip(row, widths)).rstrip())
+    if rejected:
+        lines.extend(["", "Rejected:", *rejected])
     lines.extend(study_tools.summary_lines(document.get("summary")))
     lines.append(DISCLAIMER)
     return "\n".join(lines)

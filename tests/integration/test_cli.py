@@ -24,12 +24,16 @@ def test_submit_folder_then_results_json(embedded_aws, worker, study_id, tmp_pat
 
 def test_results_table_for_people(embedded_aws, worker, study_id, tmp_path, capsys):
     (tmp_path / "x.png").write_bytes(png_bytes(synthetic_slice(9, 64)))
-    main(["submit", str(tmp_path / "x.png"), "--study", study_id])
+    (tmp_path / "notes.png").write_bytes(b"a text report saved under an image name, long enough to be cut in a table")
+    main(["submit", str(tmp_path / "x.png"), str(tmp_path / "notes.png"), "--study", study_id])
     worker.run(until_empty=True, idle_s=0.3, max_seconds=60)
     capsys.readouterr()
     assert main(["results", study_id]) == 0
     out = capsys.readouterr().out
-    assert f"Study {study_id}: 1 image(s)" in out and "x.png" in out and "not for diagnostic use" in out
+    assert f"Study {study_id}: 2 image(s)" in out and "x.png" in out and "not for diagnostic use" in out
+    # a rejection's whole reason is printed under the table, not cut to the column width
+    assert "(not_an_image)" in out
+    assert "notes.png: the file is not a PNG, JPEG or DICOM image (its content matches no image format)" in out
 
 
 def test_invalid_study_id_is_a_clear_error(capsys):
