@@ -107,17 +107,20 @@ class InferencePipeline:
                 outcomes[i] = Outcome(ref, DUPLICATE, prior)
             else:
                 todo.append(i)
-        # Downloads and decodes overlap on the pool; prediction runs once for the whole batch.
-        fetched = list(self._pool.map(lambda i: self._fetch(refs[i], classifier), todo))
-        ready = [f for f in fetched if f.tensor is not None]
-        for f, (pred, timing) in zip(ready, self._predict(ready, classifier)):
-            f.timings_ms.update(timing)
-            f.outcome = Outcome(f.ref, WRITTEN, self._classified(f, pred, classifier, existing))
-        for f in fetched:
+        # Downloads and decodes run ahead on the pool while this thread classifies what has arrived
+        # (the interpreter releases the GIL); each result is stored on the pool as soon as it exists.
+        fetches = [self._pool.submit(self._fetch, refs[i], classifier) for i in todo]
+        stores = []
+        for fetch in fetches:
+            f = fetch.result()
+            for pred, timing in self._predict([f] if f.tensor is not None else [], classifier):
+                f.timings_ms.update(timing)
+                f.outcome = Outcome(f.ref, WRITTEN, self._classified(f, pred, classifier, existing))
             if f.outcome is None:  # decoded to a rejection
                 f.outcome = Outcome(f.ref, WRITTEN, self._rejected(f, classifier, existing))
-        for i, outcome in zip(todo, self._pool.map(self._store, [f.outcome for f in fetched])):
-            outcomes[i] = outcome
+            stores.append(self._pool.submit(self._store, f.outcome))
+        for i, store in zip(todo, stores):
+            outcomes[i] = store.result()
         return [o for o in outcomes if o is not None]
 
     @staticmethod

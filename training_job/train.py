@@ -91,6 +91,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: Calla
     import keras
 
     from training_job.export import export_artifact
+    from training_job.quantize import calibration_subset
     from training_job.model import build_classifier
     from training_job.weights import resolve_weights
 
@@ -136,6 +137,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: Calla
         labels=list(LABELS),
         params=params,
         parity_images=parity_images[:64],
+        calibration_images=calibration_subset(x_train),
         metrics=metrics,
         notes=config.notes,
     )
