@@ -25,3 +25,10 @@ test: install
 
 clean:
 	rm -rf .lungct cdk.out .pytest_cache
+
+# Serving and end-to-end benchmarks (minutes; never part of `make test`). A model trained with
+# benchmarks/train_scratch.py is used when present (out/scratch/serving.keras), else a random-initial one.
+BENCH_MODEL ?= out/scratch/serving.keras
+bench: install
+	$(PY) benchmarks/serving.py --model $(BENCH_MODEL) --json out/bench/serving.json
+	$(PY) benchmarks/pipeline.py --artifact out/bench/published --images 200 --json out/bench/pipeline.json
