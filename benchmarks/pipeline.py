@@ -26,7 +26,8 @@ import numpy as np  # noqa: E402
 
 DATA = Path("/work/shared/data/chest-ct")
 SERVER = """
-import sys
+import logging, sys
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
 from pathlib import Path
 from lungct.local import EmbeddedAws
 aws = EmbeddedAws(port=int(sys.argv[1]), state_file=Path(sys.argv[2]), visibility_timeout_s=60).start()
