@@ -213,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calibration", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3, help="requests for the load-per-request row")
     ap.add_argument("--row", help=argparse.SUPPRESS)
+    ap.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--spawned-at", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -222,13 +223,24 @@ def main(argv: list[str] | None = None) -> int:
 
     args.work.mkdir(parents=True, exist_ok=True)
     if not args.model.exists():
-        args.model = random_initial_model(args.work / "random-initial.keras")
+        args.model = args.work / "random-initial.keras"
+        if not args.model.exists():
+            subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+                            f"from benchmarks.serving import random_initial_model as m; m(__import__('pathlib').Path({str(args.model)!r}))"],
+                           check=True)
     ladder_file = args.work / "ladder.json"
-    if not ladder_file.exists() or json.loads(ladder_file.read_text()).get("model") != str(args.model):
-        print(f"preparing forms and running the export ladder (load {load_average()})", flush=True)
+    if args.prepare:  # child: TensorFlow lives here, never in the parent (see below)
         ladder = prepare(args, args.work)
         ladder["model"] = str(args.model)
         ladder_file.write_text(json.dumps(ladder, indent=2) + "\n")
+        return 0
+    if not ladder_file.exists() or json.loads(ladder_file.read_text()).get("model") != str(args.model):
+        # In its own process: a child's ru_maxrss starts at its parent's peak (fork, then exec keeps the
+        # high-water mark), so the parent must stay small for the rows' peak RSS to mean anything.
+        print(f"preparing forms and running the export ladder (load {load_average()})", flush=True)
+        subprocess.run([sys.executable, __file__, "--prepare", "--model", str(args.model), "--work", str(args.work),
+                        "--data", str(args.data), "--calibration", str(args.calibration)], check=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
     ladder = json.loads(ladder_file.read_text())
 
     rows = []
