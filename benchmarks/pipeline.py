@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,15 @@ aws.stop()
 
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds of this process (all threads) or of ``pid``."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def model_throughput(artifact: Path, pngs: list[bytes]) -> float:
@@ -73,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     pngs = [p.read_bytes() for p in paths]
     home = Path(tempfile.mkdtemp(prefix="lungct-bench-"))
     os.environ["LUNGCT_HOME"] = str(home)
+    # The handler caches artifacts by name and version under the temp folder: start from an empty one,
+    # so an earlier run's artifact with the same name and version is never served.
+    tempfile.tempdir = str(home)
     for var, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_DEFAULT_REGION", "us-east-1")):
         os.environ.setdefault(var, value)
     port = free_port()
@@ -101,10 +114,12 @@ def main(argv: list[str] | None = None) -> int:
             s3.put_object(Bucket=ctx.names.images_bucket, Key=incoming_key("bench", f"{i:04d}-{path.name}"), Body=data)
         uploaded = time.perf_counter() - t0
         done_at: list[float] = []
+        cpu0, server_cpu0 = cpu_seconds(), cpu_seconds(server.pid)
         t1 = time.perf_counter()
         stats = worker.run(until_empty=True, idle_s=0.5, max_seconds=900,
                            on_batch=lambda s: done_at.append(time.perf_counter()))
         worker_s = (done_at[-1] if done_at else time.perf_counter()) - t1
+        cpu = {"worker_process_s": round(cpu_seconds() - cpu0, 2), "aws_emulator_s": round(cpu_seconds(server.pid) - server_cpu0, 2)}
         from lungct.results import ResultStore
 
         results = ResultStore(ctx.client("dynamodb"), ctx.names.results_table).query_study("bench")
@@ -122,11 +137,12 @@ def main(argv: list[str] | None = None) -> int:
            "end_to_end_images_per_s": round(e2e, 2),
            "end_to_end_incl_upload_images_per_s": round(len(pngs) / (uploaded + worker_s), 2),
            "model_images_per_s": round(model_ips, 2), "ratio": round(e2e / model_ips, 3),
-           "median_ms": {k: round(v, 1) for k, v in timings.items()}, "load_avg_before": load,
+           "median_ms": {k: round(v, 1) for k, v in timings.items()}, "cpu_s": cpu, "load_avg_before": load,
            "load_avg_end": load_average(), "quantization": json.loads((args.artifact / "model.json").read_text())["quantization"]}
     print(f"end to end: {row['images']} images -> {row['results']} results ({classified} classified) in "
           f"{row['worker_s']} s with one worker: {row['end_to_end_images_per_s']} images/s "
           f"({row['end_to_end_incl_upload_images_per_s']} incl. upload)")
+    print(f"CPU seconds while the worker ran: {cpu} (2 vCPUs x {row['worker_s']} s = {2 * row['worker_s']:.1f} available)")
     print(f"model alone: {row['model_images_per_s']} images/s -> end to end is {row['ratio']:.0%} of it "
           f"(median per image ms: {row['median_ms']}; load {load} -> {row['load_avg_end']})")
     if args.json:
