@@ -110,3 +110,18 @@ def test_parity_images_that_were_calibrated_on_are_left_out(serving_model, tmp_p
     card = _export(serving_model, tmp_path / "model", calibration_images=calibration, forms=("fp32",))
     assert card.parity["excluded_as_calibrated"] == 6 and card.parity["images"] == 6
     load_card(tmp_path / "model")
+
+
+def test_selective_int8_keeps_the_worst_layers_in_float(serving_model):
+    from training_job import quantize
+
+    calibration = _images(range(8))
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = quantize.export_saved_model(serving_model, Path(tmp) / "sm")
+        rows = quantize.layer_errors(saved, calibration, debug_images=4)
+        assert rows and all(r["rmse_over_scale"] >= 0 for r in rows)
+        worst = max(r["rmse_over_scale"] for r in rows)
+        model, float_ops = quantize.convert_mixed(saved, calibration, threshold=worst * 0.99, debug_images=4)
+    assert float_ops  # the op(s) above the threshold stay float
+    probs = quantize.litert_probabilities(model, _images(range(100, 104)))
+    assert probs.shape == (4, 4) and np.allclose(probs.sum(1), 1.0, atol=0.02)
