@@ -98,21 +98,27 @@ class InferencePipeline:
 
     def run(self, refs: list[ObjectRef], classifier: Classifier) -> list[Outcome]:
         """One outcome per ref, in order."""
-        existing = self.store.get_many([(r.study_id, r.image) for r in refs]) if refs else {}
+        if not refs:
+            return []
+        # The duplicate lookup and the first downloads start together on the pool; a duplicate's
+        # download is cancelled before it starts (or, if already running, its result is dropped).
+        lookup = self._pool.submit(self.store.get_many, [(r.study_id, r.image) for r in refs])
+        fetches = [self._pool.submit(self._fetch, ref, classifier) for ref in refs]
+        existing = lookup.result()
         outcomes: list[Outcome | None] = [None] * len(refs)
         todo: list[int] = []
         for i, ref in enumerate(refs):
             prior = existing.get((ref.study_id, ref.image))
             if prior is not None and self._same_work(prior, ref, classifier):
+                fetches[i].cancel()
                 outcomes[i] = Outcome(ref, DUPLICATE, prior)
             else:
                 todo.append(i)
         # Downloads and decodes run ahead on the pool while this thread classifies what has arrived
         # (the interpreter releases the GIL); each result is stored on the pool as soon as it exists.
-        fetches = [self._pool.submit(self._fetch, refs[i], classifier) for i in todo]
         stores = []
-        for fetch in fetches:
-            f = fetch.result()
+        for i in todo:
+            f = fetches[i].result()
             for pred, timing in self._predict([f] if f.tensor is not None else [], classifier):
                 f.timings_ms.update(timing)
                 f.outcome = Outcome(f.ref, WRITTEN, self._classified(f, pred, classifier, existing))
