@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         s3 = ctx.client("s3")
         s3.put_object(Bucket=ctx.names.images_bucket, Key=incoming_key("warmup", "w.png"), Body=pngs[0])
         worker.run(until_empty=True, idle_s=0.3, max_seconds=120)
+        cold_handler_s = handler_s[0] if handler_s else None  # clients, SSM pointer, artifact download + load, 1 image
         worker.stats = type(worker.stats)()
         handler_s.clear()
 
@@ -148,12 +149,15 @@ def main(argv: list[str] | None = None) -> int:
            "end_to_end_incl_upload_images_per_s": round(len(pngs) / (uploaded + worker_s), 2),
            "model_images_per_s": round(model_ips, 2), "ratio": round(e2e / model_ips, 3),
            "handler_s": round(sum(handler_s), 2),
+           "cold_handler_first_batch_s": round(cold_handler_s, 2) if cold_handler_s else None,
            "handler_images_per_s": round(len(pngs) / sum(handler_s), 2) if handler_s else None,
            "median_ms": {k: round(v, 1) for k, v in timings.items()}, "cpu_s": cpu, "load_avg_before": load,
            "load_avg_end": load_average(), "quantization": json.loads((args.artifact / "model.json").read_text())["quantization"]}
     print(f"end to end: {row['images']} images -> {row['results']} results ({classified} classified) in "
           f"{row['worker_s']} s with one worker: {row['end_to_end_images_per_s']} images/s "
           f"({row['end_to_end_incl_upload_images_per_s']} incl. upload)")
+    print(f"cold handler, first batch of one image (boto3 clients, SSM, artifact download and load, classify, write): "
+          f"{row['cold_handler_first_batch_s']} s")
     print(f"inside the handler: {row['handler_s']} s ({row['handler_images_per_s']} images/s); the rest is the "
           f"event source mapping's receive and delete, which on Lambda polls concurrently")
     print(f"CPU seconds while the worker ran: {cpu} (2 vCPUs x {row['worker_s']} s = {2 * row['worker_s']:.1f} available)")
