@@ -46,3 +46,10 @@ synth: install $(NODE_STAMP)
 lint: install synth
 	$(VENV)/bin/hadolint Dockerfile.lambda Dockerfile.train
 	$(VENV)/bin/cfn-lint --ignore-checks W3005 -- cdk.out/*/*/*.template.json
+
+# Serving and end-to-end benchmarks (minutes; never part of `make test`). A model trained with
+# benchmarks/train_scratch.py is used when present (out/scratch/serving.keras), else a random-initial one.
+BENCH_MODEL ?= out/scratch/serving.keras
+bench: install
+	$(PY) benchmarks/serving.py --model $(BENCH_MODEL) --json out/bench/serving.json
+	$(PY) benchmarks/pipeline.py --artifact out/bench/published --images 200 --json out/bench/pipeline.json

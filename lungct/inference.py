@@ -113,34 +113,45 @@ class InferencePipeline:
 
     def run(self, refs: list[ObjectRef], classifier: Classifier) -> list[Outcome]:
         """One outcome per ref, in order."""
-        existing = self.store.get_many([(r.study_id, r.image) for r in refs]) if refs else {}
-        outcomes: list[Outcome | None] = [None] * len(refs)
-        todo: list[int] = []
+        if not refs:
+            return []
+        # The same object version twice in this batch is worked once (known from the events alone).
         first_of: dict[tuple[str, str, str], int] = {}
-        repeats: dict[int, int] = {}  # the same object version twice in this batch: work once
+        repeats: dict[int, int] = {}
         for i, ref in enumerate(refs):
-            prior = existing.get((ref.study_id, ref.image))
             ident = (ref.bucket, ref.key.key, ref.version_id or ref.etag.strip('"'))
-            if ident in first_of and ident[2]:
+            if ident[2] and ident in first_of:
                 repeats[i] = first_of[ident]
-            elif prior is not None and self._same_work(prior, ref, classifier):
-                outcomes[i] = Outcome(ref, DUPLICATE, prior)
             else:
                 first_of.setdefault(ident, i)
+        unique = [i for i in range(len(refs)) if i not in repeats]
+        # The duplicate lookup and the first downloads start together on the pool; a duplicate's
+        # download is cancelled before it starts (or, if already running, its result is dropped).
+        lookup = self._pool.submit(self.store.get_many, [(r.study_id, r.image) for r in refs])
+        fetches = {i: self._pool.submit(self._fetch, refs[i], classifier) for i in unique}
+        existing = lookup.result()
+        outcomes: list[Outcome | None] = [None] * len(refs)
+        todo: list[int] = []
+        for i in unique:
+            prior = existing.get((refs[i].study_id, refs[i].image))
+            if prior is not None and self._same_work(prior, refs[i], classifier):
+                fetches[i].cancel()
+                outcomes[i] = Outcome(refs[i], DUPLICATE, prior)
+            else:
                 todo.append(i)
-        # Downloads and decodes overlap on the pool; prediction runs once for the whole batch.
-        fetched = list(self._pool.map(lambda i: self._fetch(refs[i], classifier), todo))
-        ready = [f for f in fetched if f.tensor is not None]
-        for f, (pred, timing) in zip(ready, self._predict(ready, classifier)):
-            f.timings_ms.update(timing)
-            f.outcome = Outcome(f.ref, WRITTEN, self._classified(f, pred, classifier, existing))
-        if self.heatmaps:
-            list(self._pool.map(self._write_heatmap, [f for f in ready if f.heatmap_png]))
-        for f in fetched:
+        # Downloads and decodes run ahead on the pool while this thread classifies what has arrived
+        # (the interpreter releases the GIL); each result is stored on the pool as soon as it exists.
+        writes = []
+        for i in todo:
+            f = fetches[i].result()
+            for pred, timing in self._predict([f] if f.tensor is not None else [], classifier):
+                f.timings_ms.update(timing)
+                f.outcome = Outcome(f.ref, WRITTEN, self._classified(f, pred, classifier, existing))
             if f.outcome is None:  # decoded to a rejection
                 f.outcome = Outcome(f.ref, WRITTEN, self._rejected(f, classifier, existing))
-        for i, outcome in zip(todo, self._pool.map(self._store, [f.outcome for f in fetched])):
-            outcomes[i] = outcome
+            writes.append(self._pool.submit(self._write, f))
+        for i, write in zip(todo, writes):
+            outcomes[i] = write.result()
         for i, j in repeats.items():
             first = outcomes[j]
             assert first is not None
@@ -304,6 +315,13 @@ class InferencePipeline:
         item.reason_code = f.rejected.code
         item.reason = f.rejected.message
         return item
+
+    def _write(self, f: _Fetched) -> Outcome:
+        """The overlay first (a failed upload drops its key from the result), then the result."""
+        assert f.outcome is not None
+        if self.heatmaps and f.heatmap_png:
+            self._write_heatmap(f)
+        return self._store(f.outcome)
 
     def _store(self, outcome: Outcome) -> Outcome:
         if outcome.status != WRITTEN or outcome.result is None:

@@ -2,7 +2,8 @@
 
 Keras 3 -> ``model.export`` (SavedModel) -> ``TFLiteConverter.from_saved_model`` -> ``.tflite``.
 The parity check runs both models on the same images; an artifact that disagrees is refused and
-never written as a complete artifact (no ``model.json``).
+never written as a complete artifact (no ``model.json``). :mod:`training_job.quantize` tries the
+faster forms first (full int8, dynamic-range int8, fp32) and publishes the fastest that agrees.
 """
 from __future__ import annotations
 
@@ -14,17 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from lungct.errors import ArtifactError
 from lungct.imaging import PREPROCESSING_ID, PreprocessParams
 from lungct.model.artifact import ModelCard, file_sha256, write_card
 from lungct.model.cam import HEAD_FILE, save_head
+from training_job.quantize import LADDER, ParityError, choose_form
+
+__all__ = ["LADDER", "ParityError", "convert_to_litert", "export_artifact", "parity"]
 
 MODEL_FILE = "model.tflite"
 OUTPUTS = {"probabilities": "probabilities", "features": "features"}
-
-
-class ParityError(ArtifactError):
-    """The exported model does not agree with the Keras model closely enough to serve."""
 
 
 def convert_to_litert(serving_model: Any, target: Path) -> Path:
@@ -67,6 +66,8 @@ def export_artifact(
     params: PreprocessParams,
     parity_images: np.ndarray,
     min_agreement: float = 0.99,
+    calibration_images: np.ndarray | None = None,
+    forms: tuple[str, ...] = LADDER,
     metrics: dict[str, Any] | None = None,
     notes: str = "",
     extra: dict[str, Any] | None = None,
@@ -75,23 +76,19 @@ def export_artifact(
 ) -> ModelCard:
     """Write ``out_dir`` as a serving artifact; raises ParityError (leaving no card) if it disagrees.
 
-    The dense head (``head``, or the serving model's ``probabilities`` layer) is stored as ``head.npz``
-    for class activation maps at serving.
+    ``calibration_images`` (training images, not the parity ones) enable the int8 forms. The dense
+    head (``head``, or the serving model's ``probabilities`` layer) is stored as ``head.npz`` for
+    class activation maps at serving.
     """
     out_dir = Path(out_dir)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
-    model_path = convert_to_litert(serving_model, out_dir / MODEL_FILE)
-    keras_probs = np.asarray(serving_model.predict(parity_images, verbose=0)["probabilities"])
-    check = parity(keras_probs, litert_probabilities(model_path, parity_images))
-    check["min_agreement"] = min_agreement
-    check["passed"] = check["top1_agreement"] >= min_agreement
-    if not check["passed"]:
-        raise ParityError(
-            f"exported model agrees with Keras on {check['top1_agreement']:.1%} of {check['images']} images, "
-            f"below the required {min_agreement:.1%}; not publishing it"
-        )
+    quantization, check = choose_form(
+        serving_model, out_dir / MODEL_FILE, parity_images=parity_images,
+        calibration_images=calibration_images, min_agreement=min_agreement, forms=forms,
+    )
+    model_path = out_dir / MODEL_FILE
     extra = dict(extra or {})
     # the dense head, for class activation maps at serving (no second pass through the network)
     kernel, bias = head if head is not None else serving_model.get_layer("probabilities").get_weights()
@@ -109,7 +106,7 @@ def export_artifact(
         model_file=MODEL_FILE,
         sha256=file_sha256(model_path),
         runtime="litert",
-        quantization="fp32",
+        quantization=quantization,
         outputs=dict(OUTPUTS),
         metrics=metrics or {},
         parity=check,

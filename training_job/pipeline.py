@@ -21,7 +21,9 @@ from lungct.labels import LABELS
 from lungct.model.artifact import ModelCard, file_sha256
 from training_job import evaluate as evaluation_mod
 from training_job import prepare as prepare_mod
-from training_job.train import TrainConfig, TrainResult, fit, head_weights, load_classifier, load_rows, save
+from training_job.train import (
+    TrainConfig, TrainResult, calibration_images, fit, head_weights, load_classifier, load_rows, save,
+)
 
 Progress = Callable[[str], None]
 DEFAULT_OUT = Path("out")
@@ -55,6 +57,7 @@ class Params:
         if raw:
             raise ConfigurationError(f"unknown parameter sections {sorted(raw)}; known: data, train, evaluate, export, gate")
         train.min_agreement = float(export.get("min_agreement", train.min_agreement))
+        train.forms = str(export.get("forms", train.forms))
         return cls(data=data, train=train, cam_images=int(evaluate.get("cam_images", 8)),
                    min_agreement=train.min_agreement, tolerance=float(gate.get("tolerance", 0.01)))
 
@@ -126,6 +129,7 @@ def step_export(train_dir: Path, prepared: prepare_mod.Prepared, metrics_path: P
         metrics=evaluation_mod.summary_metrics(report) if report else {},
         notes=config.notes, head=head_weights(clf), mlflow_run_id=mlflow_run_id,
         extra=info.get("card_extra") or None,
+        calibration_images=calibration_images(prepared, params), forms=config.export_forms,
     )
     progress(f"export: {out_dir} ({card.name} {card.version}; parity top-1 {card.parity['top1_agreement']:.1%}, "
              f"max |dp| {card.parity['max_abs_prob_diff']:.2e})")

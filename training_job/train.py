@@ -55,6 +55,7 @@ class TrainConfig:
     augment: bool = True
     precision: str = "auto"  # auto: mixed_float16 on a GPU, float32 on a CPU | mixed | float32
     min_agreement: float = 0.99
+    forms: str = "int8,dynamic,fp32"  # the export ladder: the first form that passes parity is published
     name: str = REGISTERED_MODEL
     version: str | None = None
     notes: str = ""
@@ -67,6 +68,16 @@ class TrainConfig:
             raise ValueError(f"epochs must be at least 1; received epochs={self.epochs}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1; received batch_size={self.batch_size}")
+
+    @property
+    def export_forms(self) -> tuple[str, ...]:
+        from training_job.quantize import FORMS
+
+        forms = tuple(f.strip() for f in self.forms.split(",") if f.strip())
+        unknown = [f for f in forms if f not in FORMS]
+        if unknown or not forms:
+            raise LungctError(f"forms={self.forms!r}: use a comma-separated list of {', '.join(FORMS)}")
+        return forms
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
@@ -270,6 +281,14 @@ def load_classifier(train_dir: Path) -> tuple[Any, TrainConfig, dict[str, Any]]:
     return clf, config, info
 
 
+def calibration_images(prepared: Prepared, params: PreprocessParams, count: int = 200) -> np.ndarray:
+    """Up to ``count`` training images, spread over the (class-sorted) rows: int8 calibration data."""
+    from training_job.quantize import calibration_subset
+
+    rows = prepared.role("train")
+    return load_rows([rows[i] for i in calibration_subset(np.arange(len(rows)), count)], params)[0]
+
+
 def head_weights(clf: Any) -> tuple[np.ndarray, np.ndarray]:
     kernel, bias = clf.train_model.get_layer("probabilities").get_weights()
     return np.asarray(kernel, np.float32), np.asarray(bias, np.float32)
@@ -310,6 +329,8 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: Progr
         params=result.params,
         parity_images=parity_images[:64],
         min_agreement=config.min_agreement,
+        forms=config.export_forms,
+        calibration_images=calibration_images(prepared, result.params),
         metrics=summary_metrics(evaluation.report),
         notes=config.notes,
         head=head_weights(clf),

@@ -24,22 +24,45 @@ class Prediction:
     features: np.ndarray | None = None
 
 
-def available_cpus() -> int:
-    """CPUs this process may really use: the cgroup quota (Lambda, containers), then affinity."""
+CGROUP_V2_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+CGROUP_V1_CPU_DIR = Path("/sys/fs/cgroup/cpu")
+
+
+def cgroup_cpu_quota(cpu_max: Path = CGROUP_V2_CPU_MAX, v1_dir: Path = CGROUP_V1_CPU_DIR) -> float | None:
+    """CPUs allowed by the cgroup quota (v2 ``cpu.max``, else v1 ``cpu.cfs_quota_us``), None if unlimited."""
     try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            return max(1, int(float(quota) / float(period)))
+        quota, period = cpu_max.read_text().split()[:2]
+        return None if quota == "max" else float(quota) / float(period)
     except (OSError, ValueError):
         pass
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        quota_us = float((v1_dir / "cpu.cfs_quota_us").read_text().strip())
+        period_us = float((v1_dir / "cpu.cfs_period_us").read_text().strip())
+        return None if quota_us <= 0 or period_us <= 0 else quota_us / period_us
+    except (OSError, ValueError):
+        return None
+
+
+def available_cpus(cpu_max: Path = CGROUP_V2_CPU_MAX, v1_dir: Path = CGROUP_V1_CPU_DIR) -> int:
+    """CPUs this process may really use: the smaller of the cgroup quota (Lambda, containers) and affinity."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - non-Linux
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    quota = cgroup_cpu_quota(cpu_max, v1_dir)
+    if quota is not None:
+        cpus = min(cpus, int(quota))  # a fractional quota rounds down: 1.5 CPUs run 1 busy thread well
+    return max(1, cpus)
 
 
 class Classifier:
-    """A loaded serving artifact."""
+    """A loaded serving artifact.
+
+    The interpreter is fixed at batch 1 and its tensors are allocated once: ``predict`` only copies
+    each image in, invokes, and reads the outputs (a signature runner resizes and re-allocates on
+    every call). Quantized int8/uint8 input or output tensors are (de)quantized here, so float32
+    goes in and out whatever form the artifact holds.
+    """
 
     def __init__(self, directory: Path, *, num_threads: int | None = None) -> None:
         from ai_edge_litert.interpreter import Interpreter
@@ -51,8 +74,14 @@ class Classifier:
             model_path=str(self.directory / self.card.model_file),
             num_threads=num_threads or available_cpus(),
         )
-        self._runner = self._interpreter.get_signature_runner()
-        self._input_name = next(iter(self._runner.get_input_details()))
+        runner = self._interpreter.get_signature_runner()
+        (self._input,) = runner.get_input_details().values()
+        by_name = runner.get_output_details()
+        self._outputs = {key: by_name[name] for key, name in self.card.outputs.items() if name in by_name}
+        del runner  # it holds the interpreter's internals; resizing refuses while it lives
+        size = self.card.input_size
+        self._interpreter.resize_tensor_input(self._input["index"], [1, size, size, 3], strict=False)
+        self._interpreter.allocate_tensors()
         self._lock = threading.Lock()  # an interpreter is not thread-safe
 
     @property
@@ -61,15 +90,19 @@ class Classifier:
 
     def predict(self, batch: np.ndarray) -> list[Prediction]:
         """Classify a ``(n, size, size, 3)`` float32 batch from :func:`lungct.imaging.preprocess`."""
-        outputs = self.card.outputs
         results: list[Prediction] = []
         with self._lock:
             for tensor in batch:
-                out = self._runner(**{self._input_name: tensor[None, ...].astype(np.float32, copy=False)})
-                probs = np.asarray(out[outputs["probabilities"]][0], dtype=np.float64)
-                features = out[outputs["features"]][0].copy() if "features" in outputs else None
+                self._interpreter.set_tensor(self._input["index"], _quantize(tensor[None, ...], self._input))
+                self._interpreter.invoke()
+                probs = self._read("probabilities").astype(np.float64)
+                features = self._read("features") if "features" in self._outputs else None
                 results.append(self._prediction(probs, features))
         return results
+
+    def _read(self, key: str) -> np.ndarray:
+        detail = self._outputs[key]
+        return _dequantize(self._interpreter.get_tensor(detail["index"])[0], detail)
 
     def _prediction(self, probs: np.ndarray, features: np.ndarray | None) -> Prediction:
         probs = probs / probs.sum() if probs.sum() > 0 else probs
@@ -80,3 +113,20 @@ class Classifier:
             probabilities={label: float(p) for label, p in zip(self.card.labels, probs)},
             features=features,
         )
+
+
+def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    dtype = detail["dtype"]
+    if dtype == np.float32:
+        return x.astype(np.float32, copy=False)
+    scale, zero_point = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(dtype)
+
+
+def _dequantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    """Float32 out; ``get_tensor`` already returned a copy, so the buffer may be kept."""
+    if detail["dtype"] == np.float32:
+        return x
+    scale, zero_point = detail["quantization"]
+    return (x.astype(np.float32) - zero_point) * scale

@@ -16,13 +16,15 @@ def test_mixed_precision_training_exports_a_float32_artifact_that_passes_parity(
     try:
         card = train(tiny_dataset, tmp_path / "model", TrainConfig(
             image_size=32, epochs=1, fine_tune_epochs=1, weights=None, batch_size=8, precision="mixed",
-            version="mixed"), progress=lines.append)
+            version="mixed", forms="fp32"), progress=lines.append)
         policy = keras.mixed_precision.global_policy().name
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert any("mixed precision" in line for line in lines)
     assert policy == "float32"
-    assert card.parity["passed"] and card.parity["max_abs_prob_diff"] < 1e-4
+    assert card.quantization == "fp32"
+    (fp32,) = card.parity["forms"].values()
+    assert fp32["passed"] and fp32["max_abs_prob_diff"] < 1e-4
 
 
 def test_an_s3_data_location_is_synced_down_keeping_the_layout(planted_dataset, embedded_aws, tmp_path):
