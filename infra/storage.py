@@ -22,6 +22,16 @@ DATA_PREFIX = "data/"
 DVC_PREFIX = "dvc/"
 
 
+def _expire_noncurrent(days: int) -> s3.LifecycleRule:
+    """Old versions and unfinished uploads go; the current objects stay (versioned buckets)."""
+    return s3.LifecycleRule(
+        id="expire-noncurrent",
+        noncurrent_version_expiration=Duration.days(days),
+        abort_incomplete_multipart_upload_after=Duration.days(7),
+        expired_object_delete_marker=True,
+    )
+
+
 class Storage(Construct):
     """KMS key, images/artifacts/access-log buckets, results table and model pointer."""
 
@@ -100,12 +110,7 @@ class Storage(Construct):
                     prefix=HEATMAP_PREFIX,
                     expiration=Duration.days(incoming_expiration_days),
                 ),
-                s3.LifecycleRule(
-                    id="expire-noncurrent",
-                    noncurrent_version_expiration=Duration.days(noncurrent_expiration_days),
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
-                    expired_object_delete_marker=True,
-                ),
+                _expire_noncurrent(noncurrent_expiration_days),
             ],
             **common,
         )
@@ -115,12 +120,7 @@ class Storage(Construct):
             bucket_name=names.artifacts_bucket,
             server_access_logs_prefix="artifacts/",
             lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-noncurrent",
-                    noncurrent_version_expiration=Duration.days(noncurrent_expiration_days),
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
-                    expired_object_delete_marker=True,
-                ),
+                _expire_noncurrent(noncurrent_expiration_days),
             ],
             **common,
         )
