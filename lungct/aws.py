@@ -2,6 +2,7 @@
 
 The embedded stack writes its endpoint to ``$LUNGCT_HOME/local.json`` when it starts, so every
 other command finds it without flags. ``AWS_ENDPOINT_URL`` (boto3's own variable) wins when set.
+A deployed environment is found through its CloudFormation stack outputs (``Lungct-<env>-Storage``).
 """
 from __future__ import annotations
 
@@ -13,6 +14,48 @@ from pathlib import Path
 from typing import Any
 
 from lungct.config import DEFAULT_REGION, LOCAL_ENV, ResourceNames, resource_names
+
+# Storage stack outputs (infra/stacks.py) -> the ResourceNames property each one names.
+_OUTPUT_NAMES = {
+    "ImagesBucket": "images_bucket",
+    "ArtifactsBucket": "artifacts_bucket",
+    "ResultsTable": "results_table",
+    "ModelParameter": "model_parameter",
+    "QueueUrl": "queue",
+    "DeadLetterQueueUrl": "dead_letter_queue",
+}
+
+
+@dataclass(frozen=True)
+class DeployedNames(ResourceNames):
+    """An environment's names as its deployed stacks report them (outputs win over derived names)."""
+
+    outputs: tuple[tuple[str, str], ...] = ()
+
+    def _output(self, prop: str, derived: str) -> str:
+        for key, value in self.outputs:
+            if _OUTPUT_NAMES.get(key) == prop:
+                return value.rsplit("/", 1)[-1] if key.endswith("Url") else value
+        return derived
+
+    images_bucket = property(lambda self: self._output("images_bucket", ResourceNames.images_bucket.fget(self)))
+    artifacts_bucket = property(lambda self: self._output("artifacts_bucket", ResourceNames.artifacts_bucket.fget(self)))
+    results_table = property(lambda self: self._output("results_table", ResourceNames.results_table.fget(self)))
+    model_parameter = property(lambda self: self._output("model_parameter", ResourceNames.model_parameter.fget(self)))
+    queue = property(lambda self: self._output("queue", ResourceNames.queue.fget(self)))
+    dead_letter_queue = property(lambda self: self._output("dead_letter_queue", ResourceNames.dead_letter_queue.fget(self)))
+
+
+def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
+    """The outputs of a deployed stack; ConfigurationError when it is not deployed."""
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except cloudformation.exceptions.ClientError as exc:
+        raise ConfigurationError(
+            f"stack {stack_name} is not deployed in this account and region ({exc.response['Error'].get('Message', '')}); "
+            "deploy the environment (docs/deploying.md) or check AWS_REGION and your credentials"
+        ) from None
+    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 from lungct.errors import ConfigurationError
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -77,4 +120,6 @@ class AwsContext:
         if self.env == LOCAL_ENV:
             return resource_names(self.env)
         account = self.account or self.client("sts").get_caller_identity()["Account"]
-        return resource_names(self.env, account=account, region=self.region)
+        derived = resource_names(self.env, account=account, region=self.region)
+        outputs = stack_outputs(self.client("cloudformation"), derived.stack("Storage"))
+        return DeployedNames(derived.env, derived.account, derived.region, tuple(sorted(outputs.items())))

@@ -262,3 +262,8 @@ def test_outputs_name_what_the_cli_and_docs_need(synthesized, env):
         outputs.update(synthesized.template(env, concern).to_json().get("Outputs", {}))
     assert {"ImagesBucket", "ArtifactsBucket", "ResultsTable", "ModelParameter", "QueueUrl",
             "DeadLetterQueueUrl", "ApiUrl"} <= set(outputs)
+    # the CLI finds a deployed environment through these outputs of the Storage stack
+    from lungct.aws import _OUTPUT_NAMES
+
+    storage = synthesized.template(env, "storage").to_json().get("Outputs", {})
+    assert set(_OUTPUT_NAMES) <= set(storage)
