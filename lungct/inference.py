@@ -22,7 +22,7 @@ from lungct.imaging import DecodedImage, ImageLimits, decode, preprocess_decoded
 from lungct.imaging.limits import DEFAULT_LIMITS
 from lungct.logs import get_logger
 from lungct.model.runtime import Classifier, Prediction, available_cpus
-from lungct.results import CLASSIFIED, REJECTED, ResultItem, ResultStore
+from lungct.results import CLASSIFIED, REJECTED, ResultItem, ResultStore, sequencer_key
 
 log = get_logger("lungct.inference")
 
@@ -246,6 +246,7 @@ class InferencePipeline:
             source_etag=f.etag or f.ref.etag.strip('"'),
             source_version_id=f.version_id or f.ref.version_id,
             source_modified=f.modified,
+            source_sequencer=sequencer_key(f.ref.sequencer),
             model_name=card.name,
             model_version=card.version,
             model_sha256=card.sha256,

@@ -35,6 +35,7 @@ class ResultItem:
     source_etag: str = ""
     source_version_id: str = ""
     source_modified: str = ""
+    source_sequencer: str = ""  # S3's per-key event order, right-padded (see sequencer_key)
     label: str | None = None
     probabilities: dict[str, float] = field(default_factory=dict)
     confidence: float | None = None
@@ -69,6 +70,14 @@ class ResultItem:
     def from_json(cls, raw: dict[str, Any]) -> ResultItem:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+SEQUENCER_WIDTH = 64
+
+
+def sequencer_key(sequencer: str) -> str:
+    """S3 sequencers differ in length: right-padded with zeros they compare as strings (AWS's rule)."""
+    return sequencer.upper().ljust(SEQUENCER_WIDTH, "0") if sequencer else ""
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -110,14 +119,26 @@ class ResultStore:
         return ResultItem.from_json(_from_dynamo({k: self._de.deserialize(v) for k, v in item.items()}))
 
     def put(self, result: ResultItem) -> bool:
-        """Write unless a result from a newer object version is stored; False when skipped as stale."""
+        """Write unless a result from a newer object version is stored; False when skipped as stale.
+
+        Newer means a later last-modified time, or, within the same second (S3's resolution), a
+        greater S3 event sequencer when both results carry one.
+        """
+        names = {"#img": "image", "#mod": "source_modified"}
+        values = {":mod": {"S": result.source_modified}}
+        condition = "attribute_not_exists(#img) OR #mod <= :mod"
+        if result.source_sequencer:
+            condition = ("attribute_not_exists(#img) OR #mod < :mod OR "
+                         "(#mod = :mod AND (attribute_not_exists(#seq) OR #seq <= :seq))")
+            names["#seq"] = "source_sequencer"
+            values[":seq"] = {"S": result.source_sequencer}
         try:
             self._client.put_item(
                 TableName=self.table_name,
                 Item=self._item(result),
-                ConditionExpression="attribute_not_exists(#img) OR #mod <= :mod",
-                ExpressionAttributeNames={"#img": "image", "#mod": "source_modified"},
-                ExpressionAttributeValues={":mod": {"S": result.source_modified}},
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except self._client.exceptions.ConditionalCheckFailedException:
             return False
