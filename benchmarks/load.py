@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DEFAULT_DATA = Path("/work/shared/data/chest-ct")
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm"}
+from benchmarks.paths import SHARED_DATA as DEFAULT_DATA  # noqa: E402
+from training_job.dataset import IMAGE_SUFFIXES  # noqa: E402
 
 
 @dataclass

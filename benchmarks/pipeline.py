@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-DATA = Path("/work/shared/data/chest-ct")
+from benchmarks.paths import SHARED_DATA as DATA  # noqa: E402
 SERVER = """
 import logging, sys
 logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 
 ROWS = ("keras-load-per-request", "keras-predict", "tf-savedmodel", "litert-fp32", "litert-dynamic", "litert-int8")
 LITERT_FORMS = {"litert-fp32": "fp32", "litert-dynamic": "dynamic", "litert-int8": "int8"}
-DATA = Path("/work/shared/data/chest-ct")
+from benchmarks.paths import SHARED_DATA as DATA  # noqa: E402
 
 
 # ---------------------------------------------------------------- preparation (parent, TensorFlow)

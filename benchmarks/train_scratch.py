@@ -24,13 +24,15 @@ import numpy as np  # noqa: E402
 
 from lungct.imaging import PreprocessParams  # noqa: E402
 from lungct.labels import LABELS  # noqa: E402
+from benchmarks.paths import SHARED_DATA  # noqa: E402
 from training_job.dataset import scan  # noqa: E402
-from training_job.train import class_weights, load_tensors, set_seeds, split_samples  # noqa: E402
+from training_job.prepare import EVAL_SPLITS  # noqa: E402
+from training_job.train import class_weights, load_tensors, set_seeds  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path("/work/shared/data/chest-ct"))
+    ap.add_argument("--data", type=Path, default=SHARED_DATA)
     ap.add_argument("--out", type=Path, default=Path("out/scratch"))
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--minutes", type=float, default=30.0, help="wall-clock training budget")
@@ -46,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
 
     set_seeds(42)
     params = PreprocessParams(size=args.size)
-    train_s, eval_s = split_samples(scan(args.data), 0.2, 42)
+    samples = scan(args.data)  # the dataset's own splits, as given (613 train, 72 valid)
+    train_s = [s for s in samples if s.split not in EVAL_SPLITS]
+    eval_s = [s for s in samples if s.split in EVAL_SPLITS]
     x_train, y_train, _ = load_tensors(train_s, params)
     x_eval, y_eval, _ = load_tensors(eval_s, params)
     if args.max_train and len(x_train) > args.max_train:

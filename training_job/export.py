@@ -8,7 +8,6 @@ faster forms first (full int8, dynamic-range int8, fp32) and publishes the faste
 from __future__ import annotations
 
 import shutil
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,40 +19,10 @@ from lungct.model.artifact import ModelCard, file_sha256, write_card
 from lungct.model.cam import HEAD_FILE, save_head
 from training_job.quantize import LADDER, ParityError, choose_form
 
-__all__ = ["LADDER", "ParityError", "convert_to_litert", "export_artifact", "parity"]
+__all__ = ["LADDER", "ParityError", "export_artifact"]
 
 MODEL_FILE = "model.tflite"
 OUTPUTS = {"probabilities": "probabilities", "features": "features"}
-
-
-def convert_to_litert(serving_model: Any, target: Path) -> Path:
-    import tensorflow as tf
-
-    with tempfile.TemporaryDirectory(prefix="lungct-savedmodel-") as tmp:
-        saved = Path(tmp) / "saved_model"
-        serving_model.export(str(saved), format="tf_saved_model", verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-        target.write_bytes(converter.convert())
-    return target
-
-
-def litert_probabilities(model_path: Path, images: np.ndarray) -> np.ndarray:
-    from ai_edge_litert.interpreter import Interpreter
-
-    runner = Interpreter(model_path=str(model_path)).get_signature_runner()
-    return np.concatenate(
-        [runner(image=images[i : i + 1].astype(np.float32))["probabilities"] for i in range(len(images))]
-    )
-
-
-def parity(keras_probs: np.ndarray, litert_probs: np.ndarray) -> dict[str, float]:
-    """Top-1 agreement and the largest absolute probability difference."""
-    agree = float(np.mean(np.argmax(keras_probs, 1) == np.argmax(litert_probs, 1)))
-    return {
-        "images": int(len(keras_probs)),
-        "top1_agreement": agree,
-        "max_abs_prob_diff": float(np.max(np.abs(keras_probs - litert_probs))),
-    }
 
 
 def export_artifact(

@@ -13,7 +13,6 @@ from lungct.results import ResultStore, dumps
 from lungct.labels import DISPLAY_NAMES
 from lungct import DISCLAIMER
 
-UPLOAD_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".dcm", ".dicom", ""})
 
 
 def register(sub: argparse._SubParsersAction) -> None:
